@@ -1,0 +1,97 @@
+//! In-memory storage: one persistent ordered map per namespace.
+//!
+//! `imbl::OrdMap` is a B-tree with structural sharing, so lookups and range
+//! scans are O(log n) and a snapshot of all data is a cheap clone.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use imbl::OrdMap;
+
+use super::Storage;
+use crate::entry::{Entry, ListedKey, Now};
+use crate::error::Result;
+use crate::list::ListRequest;
+
+type NamespaceMap = OrdMap<String, Entry>;
+
+#[derive(Default)]
+pub struct MemoryStorage {
+    namespaces: Mutex<HashMap<String, NamespaceMap>>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, NamespaceMap>> {
+        // A panic while holding the lock cannot leave a map half-updated
+        // (every update is a single insert/remove), so poisoning is ignored.
+        self.namespaces.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
+        let mut namespaces = self.lock();
+        let Some(map) = namespaces.get_mut(namespace) else { return Ok(None) };
+        match map.get(key) {
+            Some(entry) if entry.is_expired(now) => {
+                map.remove(key);
+                Ok(None)
+            }
+            found => Ok(found.cloned()),
+        }
+    }
+
+    fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
+        let mut namespaces = self.lock();
+        match namespaces.get_mut(namespace) {
+            Some(map) => {
+                map.insert(key.to_owned(), entry);
+            }
+            None => {
+                namespaces.insert(namespace.to_owned(), OrdMap::unit(key.to_owned(), entry));
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> Result<()> {
+        if let Some(map) = self.lock().get_mut(namespace) {
+            map.remove(key);
+        }
+        Ok(())
+    }
+
+    fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>> {
+        let mut namespaces = self.lock();
+        let Some(map) = namespaces.get_mut(namespace) else { return Ok(Vec::new()) };
+        let mut rows = Vec::with_capacity(request.fetch_count().min(map.len()));
+        let mut expired = Vec::new();
+        let start = request.range_start();
+        for (name, entry) in map.range::<_, str>((Bound::Included(start), Bound::Unbounded)) {
+            if !name.starts_with(&request.prefix) || rows.len() == request.fetch_count() {
+                break;
+            }
+            if !request.admits(name) {
+                continue;
+            }
+            if entry.is_expired(now) {
+                expired.push(name.clone());
+                continue;
+            }
+            rows.push(entry.listed(name));
+        }
+        for name in expired {
+            map.remove(&name);
+        }
+        Ok(rows)
+    }
+
+    fn location(&self) -> String {
+        "memory".to_owned()
+    }
+}

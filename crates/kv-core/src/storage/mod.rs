@@ -1,0 +1,34 @@
+//! The storage interface every backend implements, and the backends.
+//!
+//! Backends store bytes, expirations and metadata per namespace and answer
+//! range scans; they know nothing of KV's validation rules or cursors
+//! (see [`crate::Kv`] and [`crate::list`]). Local backends answer
+//! synchronously on the caller's thread; Redis is asynchronous.
+
+pub mod memory;
+
+use crate::entry::{Entry, ListedKey, Now};
+use crate::error::Result;
+use crate::list::ListRequest;
+
+pub use memory::MemoryStorage;
+
+/// A synchronous KV store (memory, directory, sled).
+pub trait Storage: Send + Sync {
+    /// The live entry for `key`, or `None` if missing or expired. Backends
+    /// may reclaim an expired entry here.
+    fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>>;
+
+    /// Replaces `key` atomically: readers see the old entry or the new one.
+    fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()>;
+
+    /// Removes `key` if present.
+    fn delete(&self, namespace: &str, key: &str) -> Result<()>;
+
+    /// Up to `request.fetch_count()` live keys admitted by `request`, in UTF-8
+    /// byte order.
+    fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>>;
+
+    /// Where the data lives, for messages ("memory", a path, a URL).
+    fn location(&self) -> String;
+}
