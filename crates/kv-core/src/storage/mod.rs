@@ -32,3 +32,22 @@ pub trait Storage: Send + Sync {
     /// Where the data lives, for messages ("memory", a path, a URL).
     fn location(&self) -> String;
 }
+
+/// Lets callers hold any backend as `Box<dyn Storage>`.
+impl<S: Storage + ?Sized> Storage for Box<S> {
+    fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
+        (**self).get(namespace, key, now)
+    }
+    fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
+        (**self).put(namespace, key, entry)
+    }
+    fn delete(&self, namespace: &str, key: &str) -> Result<()> {
+        (**self).delete(namespace, key)
+    }
+    fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>> {
+        (**self).list_range(namespace, request, now)
+    }
+    fn location(&self) -> String {
+        (**self).location()
+    }
+}

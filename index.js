@@ -1,0 +1,8 @@
+"use strict";
+// Public entry point. The native addon is loaded by the generated ./binding.js;
+// everything here is hand-written (see lib/).
+
+const { Miniflare } = require("./lib/miniflare");
+const { KVNamespace } = require("./lib/namespace");
+
+module.exports = { Miniflare, KVNamespace };

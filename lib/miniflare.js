@@ -1,0 +1,112 @@
+"use strict";
+// The Miniflare class: options → one native store (the persistence backend)
+// and one KVNamespace per binding. Storage is keyed by namespace id, so two
+// bindings with the same id share data.
+
+const { NativeStore } = require("../binding");
+const { KVNamespace, CONSTRUCT } = require("./namespace");
+const { resolvePersist } = require("./persist");
+
+/** `kvNamespaces` → Map<binding, namespace id>. */
+function resolveNamespaces(kvNamespaces) {
+  const bindings = new Map();
+  if (kvNamespaces === undefined || kvNamespaces === null) return bindings;
+  if (Array.isArray(kvNamespaces)) {
+    for (const name of kvNamespaces) {
+      if (typeof name !== "string" || name === "") {
+        throw new TypeError(`kvNamespaces entries must be non-empty binding names; got ${String(name)}.`);
+      }
+      bindings.set(name, name);
+    }
+    return bindings;
+  }
+  if (typeof kvNamespaces === "object") {
+    for (const [binding, value] of Object.entries(kvNamespaces)) {
+      const id = typeof value === "object" && value !== null ? value.id : value;
+      if (typeof id !== "string" || id === "") {
+        throw new TypeError(`kvNamespaces.${binding} must be a namespace id string (or { id }).`);
+      }
+      bindings.set(binding, id);
+    }
+    return bindings;
+  }
+  throw new TypeError(
+    'kvNamespaces must be an array of binding names or a record { BINDING: "namespace-id" }.',
+  );
+}
+
+class Miniflare {
+  #bindings = new Map(); // binding → namespace id
+  #location = "memory:";
+  #store = null;
+  #namespaces = new Map(); // binding → KVNamespace
+  #disposed = false;
+
+  constructor(options = {}) {
+    this.#configure(options ?? {});
+  }
+
+  #configure(options) {
+    const bindings = resolveNamespaces(options.kvNamespaces);
+    const location = resolvePersist(options.kvPersist);
+    // Keep the store (and so in-memory data) when persistence is unchanged.
+    if (this.#store === null || location !== this.#location) {
+      const store = new NativeStore(location);
+      this.#store?.dispose();
+      this.#store = store;
+      this.#location = location;
+    }
+    this.#bindings = bindings;
+    this.#namespaces = new Map();
+  }
+
+  #checkOpen() {
+    if (this.#disposed) {
+      throw new Error("This Miniflare instance has been disposed: create a new Miniflare() to use KV again.");
+    }
+  }
+
+  /** The namespace bound as `binding`; the same object on every call. */
+  async getKVNamespace(binding) {
+    this.#checkOpen();
+    const name = `${binding}`;
+    let ns = this.#namespaces.get(name);
+    if (ns !== undefined) return ns;
+    const id = this.#bindings.get(name);
+    if (id === undefined) {
+      const known = [...this.#bindings.keys()];
+      throw new Error(
+        `KV namespace binding "${name}" is not configured: add it to kvNamespaces` +
+          (known.length ? ` (configured: ${known.join(", ")}).` : " (none are configured)."),
+      );
+    }
+    ns = new KVNamespace(CONSTRUCT, this.#store.namespace(id));
+    this.#namespaces.set(name, ns);
+    return ns;
+  }
+
+  /** Every binding, as a Worker's `env` would hold them. */
+  async getBindings() {
+    this.#checkOpen();
+    const env = {};
+    for (const binding of this.#bindings.keys()) env[binding] = await this.getKVNamespace(binding);
+    return env;
+  }
+
+  /** Applies new options. In-memory data is kept; namespaces are re-bound. */
+  async setOptions(options) {
+    this.#checkOpen();
+    this.#configure(options ?? {});
+  }
+
+  /** Closes files, databases and connections. Idempotent. */
+  async dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#store?.dispose();
+    this.#store = null;
+    this.#namespaces.clear();
+  }
+}
+
+module.exports = { Miniflare, resolveNamespaces };

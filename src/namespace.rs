@@ -1,0 +1,194 @@
+//! `NativeNamespace`: the five KV operations on one namespace id, answered
+//! synchronously on the JavaScript thread (in-memory work costs well under a
+//! microsecond; a hop to another thread would cost ~20 µs).
+
+use std::sync::Arc;
+
+use kv_core::{Bytes, Entry, ListOptions, Now, PutOptions};
+use napi::bindgen_prelude::{ArrayBuffer, Either};
+use napi::Env;
+use napi_derive::napi;
+
+use crate::error::{disposed, IntoNapi};
+use crate::store::{LocalKv, SharedBackend};
+
+#[napi]
+pub struct NativeNamespace {
+    backend: SharedBackend,
+    id: String,
+}
+
+/// A value read back for `getWithMetadata`.
+#[napi(object, object_from_js = false)]
+pub struct NativeEntry<'env> {
+    pub value: Either<String, ArrayBuffer<'env>>,
+    /// Metadata as JSON text.
+    pub metadata: Option<String>,
+}
+
+/// Bulk read results, index-aligned with the requested keys.
+#[napi(object)]
+pub struct NativeBulk {
+    /// `null` for a missing key.
+    pub values: Vec<Option<String>>,
+    /// Metadata JSON text (`null` when none); only filled when asked for.
+    pub metadata: Vec<Option<String>>,
+}
+
+/// One page of `list`. Names are concatenated into one string and cut apart
+/// in JavaScript by their UTF-16 lengths: one string crossing instead of a
+/// thousand.
+#[napi(object)]
+pub struct NativeListPage {
+    pub names: String,
+    pub name_lengths: Vec<u32>,
+    /// Per key; `null` when the key has none. Omitted when no key has one.
+    pub expirations: Option<Vec<Option<f64>>>,
+    pub metadata: Option<Vec<Option<String>>>,
+    pub cursor: Option<String>,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+impl NativeNamespace {
+    pub(crate) fn new(backend: SharedBackend, id: String) -> Self {
+        NativeNamespace { backend, id }
+    }
+
+    fn kv(&self) -> napi::Result<Arc<LocalKv>> {
+        match self.backend.read() {
+            Ok(guard) => guard.clone().ok_or_else(disposed),
+            Err(_) => Err(disposed()),
+        }
+    }
+
+    fn entry(&self, key: &str, cache_ttl: Option<i32>, now: f64) -> napi::Result<Option<Entry>> {
+        self.kv()?.get(&self.id, key, cache_ttl, Now(now)).napi()
+    }
+}
+
+#[napi]
+impl NativeNamespace {
+    /// The value as text (invalid UTF-8 becomes U+FFFD), or `null`.
+    #[napi(catch_unwind)]
+    pub fn get_text(&self, key: String, cache_ttl: Option<i32>, now: f64) -> napi::Result<Option<String>> {
+        Ok(self.entry(&key, cache_ttl, now)?.map(|e| text(&e.value)))
+    }
+
+    /// The value as a fresh ArrayBuffer, or `null`.
+    #[napi(catch_unwind)]
+    pub fn get_bytes<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        cache_ttl: Option<i32>,
+        now: f64,
+    ) -> napi::Result<Option<ArrayBuffer<'env>>> {
+        match self.entry(&key, cache_ttl, now)? {
+            Some(e) => Ok(Some(ArrayBuffer::copy_from(env, &e.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Value and metadata JSON, or `null`. `asText` picks text or bytes.
+    #[napi(catch_unwind)]
+    pub fn get_with_metadata<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        as_text: bool,
+        cache_ttl: Option<i32>,
+        now: f64,
+    ) -> napi::Result<Option<NativeEntry<'env>>> {
+        let Some(entry) = self.entry(&key, cache_ttl, now)? else { return Ok(None) };
+        let value = if as_text {
+            Either::A(text(&entry.value))
+        } else {
+            Either::B(ArrayBuffer::copy_from(env, &entry.value)?)
+        };
+        Ok(Some(NativeEntry { value, metadata: entry.metadata.map(|m| m.to_string()) }))
+    }
+
+    /// Bulk read of 1–100 keys as `text` or `json` (validated here, parsed in JS).
+    #[napi(catch_unwind)]
+    pub fn get_bulk(
+        &self,
+        keys: Vec<String>,
+        value_type: String,
+        with_metadata: bool,
+        cache_ttl: Option<i32>,
+        now: f64,
+    ) -> napi::Result<NativeBulk> {
+        let entries = self.kv()?.get_bulk(&self.id, &keys, &value_type, cache_ttl, Now(now)).napi()?;
+        let mut values = Vec::with_capacity(entries.len());
+        let mut metadata = Vec::with_capacity(if with_metadata { entries.len() } else { 0 });
+        for entry in entries {
+            if with_metadata {
+                metadata.push(entry.as_ref().and_then(|e| e.metadata.as_ref().map(|m| m.to_string())));
+            }
+            values.push(entry.map(|e| text(&e.value)));
+        }
+        Ok(NativeBulk { values, metadata })
+    }
+
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn put(
+        &self,
+        key: String,
+        value: Either<String, &[u8]>,
+        expiration: Option<i32>,
+        expiration_ttl: Option<i32>,
+        metadata_json: Option<String>,
+        metadata_unserialisable: bool,
+        now: f64,
+    ) -> napi::Result<()> {
+        let bytes = match value {
+            Either::A(s) => Bytes::from(s.into_bytes()),
+            Either::B(b) => Bytes::copy_from_slice(b),
+        };
+        let options = PutOptions { expiration, expiration_ttl, metadata_json, metadata_unserialisable };
+        self.kv()?.put(&self.id, &key, bytes, options, Now(now)).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn delete(&self, key: String) -> napi::Result<()> {
+        self.kv()?.delete(&self.id, &key).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn list(
+        &self,
+        prefix: Option<String>,
+        limit: Option<i32>,
+        cursor: Option<String>,
+        now: f64,
+    ) -> napi::Result<NativeListPage> {
+        let page = self.kv()?.list(&self.id, ListOptions { prefix, limit, cursor }, Now(now)).napi()?;
+        let mut names = String::new();
+        let mut name_lengths = Vec::with_capacity(page.keys.len());
+        let any_expiration = page.keys.iter().any(|k| k.expiration.is_some());
+        let any_metadata = page.keys.iter().any(|k| k.metadata.is_some());
+        let mut expirations = Vec::new();
+        let mut metadata = Vec::new();
+        for key in &page.keys {
+            names.push_str(&key.name);
+            name_lengths.push(key.name.encode_utf16().count() as u32);
+            if any_expiration {
+                expirations.push(key.expiration.map(|e| e as f64));
+            }
+            if any_metadata {
+                metadata.push(key.metadata.as_ref().map(|m| m.to_string()));
+            }
+        }
+        Ok(NativeListPage {
+            names,
+            name_lengths,
+            expirations: any_expiration.then_some(expirations),
+            metadata: any_metadata.then_some(metadata),
+            cursor: page.cursor,
+        })
+    }
+}
