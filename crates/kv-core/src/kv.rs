@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::entry::{Entry, Now};
 use crate::error::{KvError, Op, Result};
 use crate::list::{ListPage, ListRequest};
-use crate::storage::Storage;
+use crate::storage::{AsyncStorage, Storage};
 use crate::validate::{check_bulk_request, check_cache_ttl, check_key, check_put, PutOptions};
 
 /// Options of `list`, after JavaScript coercion.
@@ -96,4 +96,60 @@ pub fn check_bulk_result(entries: &[Option<Entry>], value_type: &str) -> Result<
         return Err(KvError::BulkTooLarge);
     }
     Ok(())
+}
+
+/// The same operations over an [`AsyncStorage`] backend (Redis). Validation
+/// and paging are shared with [`Kv`]; only the storage calls are awaited.
+pub struct AsyncKv<S> {
+    storage: S,
+}
+
+impl<S: AsyncStorage> AsyncKv<S> {
+    pub fn new(storage: S) -> Self {
+        AsyncKv { storage }
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub async fn get(&self, ns: &str, key: &str, cache_ttl: Option<i32>, now: Now) -> Result<Option<Entry>> {
+        check_key(Op::Get, key)?;
+        check_cache_ttl(Op::Get, cache_ttl)?;
+        self.storage.get(ns, key, now).await
+    }
+
+    pub async fn get_bulk(
+        &self,
+        ns: &str,
+        keys: &[String],
+        value_type: &str,
+        cache_ttl: Option<i32>,
+        now: Now,
+    ) -> Result<Vec<Option<Entry>>> {
+        check_bulk_request(keys, value_type)?;
+        check_cache_ttl(Op::GetBulk, cache_ttl)?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            entries.push(self.storage.get(ns, key, now).await?);
+        }
+        check_bulk_result(&entries, value_type)?;
+        Ok(entries)
+    }
+
+    pub async fn put(&self, ns: &str, key: &str, value: Bytes, options: PutOptions, now: Now) -> Result<()> {
+        let entry = prepare_put(key, value, options, now)?;
+        self.storage.put(ns, key, entry).await
+    }
+
+    pub async fn delete(&self, ns: &str, key: &str) -> Result<()> {
+        check_key(Op::Delete, key)?;
+        self.storage.delete(ns, key).await
+    }
+
+    pub async fn list(&self, ns: &str, options: ListOptions, now: Now) -> Result<ListPage> {
+        let request = ListRequest::new(options.prefix, options.limit, options.cursor.as_deref())?;
+        let rows = self.storage.list_range(ns, &request, now).await?;
+        Ok(request.page(rows))
+    }
 }

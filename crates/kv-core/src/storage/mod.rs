@@ -7,6 +7,8 @@
 
 pub mod memory;
 
+use std::future::Future;
+
 use crate::entry::{Entry, ListedKey, Now};
 use crate::error::Result;
 use crate::list::ListRequest;
@@ -30,6 +32,20 @@ pub trait Storage: Send + Sync {
     fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>>;
 
     /// Where the data lives, for messages ("memory", a path, a URL).
+    fn location(&self) -> String;
+}
+
+/// An asynchronous KV store (Redis): the same contract as [`Storage`].
+pub trait AsyncStorage: Send + Sync {
+    fn get(&self, namespace: &str, key: &str, now: Now) -> impl Future<Output = Result<Option<Entry>>> + Send;
+    fn put(&self, namespace: &str, key: &str, entry: Entry) -> impl Future<Output = Result<()>> + Send;
+    fn delete(&self, namespace: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+    fn list_range(
+        &self,
+        namespace: &str,
+        request: &ListRequest,
+        now: Now,
+    ) -> impl Future<Output = Result<Vec<ListedKey>>> + Send;
     fn location(&self) -> String;
 }
 
