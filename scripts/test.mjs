@@ -1,0 +1,50 @@
+// `npm test`: every test of the project, in order. Rust unit tests, then the
+// JavaScript suite (node:test) with a private redis-server, then the typings
+// check and the Jest and Vitest consumer projects. Exits non-zero on the
+// first failing step.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startRedis } from "./redis-server.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const only = process.argv.slice(2); // e.g. `npm test -- js` runs one step
+
+function run(title, cmd, args, opts = {}) {
+  console.log(`\n# ${title}: ${cmd} ${args.join(" ")}`);
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+  if (r.status !== 0) {
+    console.error(`\n# ${title} failed (exit ${r.status ?? r.signal})`);
+    process.exitCode = 1;
+    return false;
+  }
+  return true;
+}
+
+const steps = {
+  rust: () => run("Rust unit tests", "cargo", ["test", "--workspace", "--release"]),
+  js: async () => {
+    const redis = await startRedis();
+    try {
+      return run("JavaScript tests", process.execPath, ["--test", "--test-concurrency=1", "__test__/"], {
+        env: { ...process.env, KV_TEST_REDIS_URL: redis.url },
+      });
+    } finally {
+      await redis.cleanup();
+    }
+  },
+  types: () =>
+    !existsSync(path.join(root, "__test__/types/tsconfig.json")) ||
+    run("Typings (tsc --strict)", process.execPath, [
+      path.join(root, "node_modules/typescript/bin/tsc"), "-p", "__test__/types/tsconfig.json",
+    ]),
+  consumers: () =>
+    !existsSync(path.join(root, "scripts/consumers.mjs")) ||
+    run("Jest and Vitest consumer projects", process.execPath, ["scripts/consumers.mjs"]),
+};
+
+for (const [name, step] of Object.entries(steps)) {
+  if (only.length && !only.includes(name)) continue;
+  if (!(await step())) break;
+}
