@@ -81,13 +81,13 @@ pub fn check_put(
         if ttl < MIN_EXPIRATION_TTL_SECS {
             return Err(KvError::TtlTooSmall(ttl));
         }
-        Some(now_s + ttl)
+        Some(now_s.saturating_add(ttl))
     } else if let Some(exp) = options.expiration {
         let exp = i64::from(exp);
         if exp <= now_s {
             return Err(KvError::ExpirationInPast(exp));
         }
-        if exp < now_s + MIN_EXPIRATION_TTL_SECS {
+        if exp < now_s.saturating_add(MIN_EXPIRATION_TTL_SECS) {
             return Err(KvError::ExpirationTooSoon(exp));
         }
         Some(exp)
