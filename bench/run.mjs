@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Runs the shared kvbench harness with this repository's adapters next to the
+// anchor adapters (plain Map, Miniflare 2, Miniflare 4), and keeps the output
+// in bench/results/. See bench/README.md.
+//
+//   node bench/run.mjs [--ours memory,file,sled,redis] [--anchors map,mf2-memory,mf4-memory]
+//                      [--no-snapshot] [any kvbench option: --workload small,list10k --reps 3 ...]
+//
+// --ours      our adapters, by backend (bench/adapters/miniflare-kv-<backend>.mjs); default "memory"
+// --anchors   anchor adapters shipped with kvbench (<kvbench dir>/adapters/<name>.mjs);
+//             default "map,mf2-memory"; "none" for neither
+// --no-snapshot  load the package straight from the working tree. By default the
+//             package (index.js, lib/, binding.js, the .node addon) is copied first, so a
+//             rebuild in the shared tree during the run cannot change what is measured.
+// Everything else goes to kvbench unchanged. Without --out, the JSON goes to
+// bench/results/<timestamp>.json, next to <timestamp>.md (the table) and .log (progress).
+//
+// Environment: KVBENCH (path of kvbench.mjs; default ../shared/bench/kvbench.mjs from the
+// repository root), ANCHORS_DIR (default ~/kv-anchors when that exists), REDIS_URL.
+import { spawn } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.dirname(benchDir);
+const resultsDir = path.join(benchDir, "results");
+const ADDON = "miniflare-kv.linux-x64-gnu.node";
+
+function fail(message) {
+  console.error(`bench/run.mjs: ${message}`);
+  process.exit(2);
+}
+
+function splitArgs(argv) {
+  const own = { ours: "memory", anchors: "map,mf2-memory", snapshot: true };
+  const passthrough = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    if (flag === "--ours" || flag === "--anchors") {
+      const value = inline ?? argv[++i];
+      if (value === undefined) fail(`${flag} needs a value`);
+      own[flag.slice(2)] = value;
+    } else if (flag === "--no-snapshot") {
+      own.snapshot = false;
+    } else if (flag === "--help" || flag === "-h") {
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 19).join("\n").replace(/^\/\/ ?/gm, ""));
+      process.exit(0);
+    } else {
+      passthrough.push(arg);
+    }
+  }
+  return { own, passthrough };
+}
+
+const list = (s) => (s === "none" ? [] : s.split(",").map((x) => x.trim()).filter(Boolean));
+
+function resolveKvbench() {
+  const file = process.env.KVBENCH
+    ? path.resolve(process.env.KVBENCH)
+    : path.resolve(repoRoot, "..", "shared", "bench", "kvbench.mjs");
+  if (!fs.existsSync(file)) fail(`kvbench not found at ${file}: set KVBENCH to the path of kvbench.mjs`);
+  return file;
+}
+
+function resolveAnchorsDir() {
+  if (process.env.ANCHORS_DIR) return path.resolve(process.env.ANCHORS_DIR);
+  const fallback = path.join(os.homedir(), "kv-anchors");
+  return fs.existsSync(path.join(fallback, "node_modules")) ? fallback : undefined;
+}
+
+// The debug addon is ~20× larger and several times slower; catching it here
+// saves a run that would only measure the wrong build.
+function describeAddon(file) {
+  if (!fs.existsSync(file)) fail(`${file} is missing: build it with npx napi build --platform --release --js binding.js --dts binding.d.ts`);
+  const bytes = fs.readFileSync(file);
+  return {
+    file,
+    bytes: bytes.length,
+    sha256: crypto.createHash("sha256").update(bytes).digest("hex").slice(0, 16),
+    modified: fs.statSync(file).mtime.toISOString(),
+    debugBuild: bytes.includes(".debug_info"),
+  };
+}
+
+function snapshotPackage(stamp) {
+  const dir = path.join(resultsDir, `.package-${stamp}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const name of ["index.js", "package.json", "binding.js", ADDON]) {
+    fs.copyFileSync(path.join(repoRoot, name), path.join(dir, name));
+  }
+  fs.cpSync(path.join(repoRoot, "lib"), path.join(dir, "lib"), { recursive: true });
+  return dir;
+}
+
+function gitDescribe() {
+  try {
+    const head = fs.readFileSync(path.join(repoRoot, ".git", "HEAD"), "utf8").trim();
+    if (!head.startsWith("ref: ")) return head.slice(0, 12);
+    const ref = fs.readFileSync(path.join(repoRoot, ".git", head.slice(5)), "utf8").trim();
+    return ref.slice(0, 12);
+  } catch {
+    return "unknown";
+  }
+}
+
+async function main() {
+  const { own, passthrough } = splitArgs(process.argv.slice(2));
+  const kvbench = resolveKvbench();
+  const anchorsAdapters = path.join(path.dirname(kvbench), "adapters");
+
+  const adapters = [];
+  for (const anchor of list(own.anchors)) {
+    const file = path.join(anchorsAdapters, `${anchor}.mjs`);
+    if (!fs.existsSync(file)) fail(`no anchor adapter ${file}`);
+    adapters.push(file);
+  }
+  for (const backend of list(own.ours)) {
+    const file = path.join(benchDir, "adapters", `miniflare-kv-${backend}.mjs`);
+    if (!fs.existsSync(file)) fail(`no adapter ${file}`);
+    adapters.push(file);
+  }
+  if (adapters.length === 0) fail("no adapters: give --ours and/or --anchors");
+
+  const env = { ...process.env };
+  const anchorsDir = resolveAnchorsDir();
+  if (anchorsDir) env.ANCHORS_DIR = anchorsDir;
+  else if (list(own.anchors).some((a) => a !== "map")) fail("ANCHORS_DIR is not set and ~/kv-anchors does not exist (see bench/README.md)");
+
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const addon = describeAddon(path.join(repoRoot, ADDON));
+  if (addon.debugBuild) console.error(`bench/run.mjs: WARNING: ${ADDON} is a debug build; figures will not mean much`);
+
+  let snapshot;
+  if (own.snapshot && list(own.ours).length > 0) {
+    snapshot = snapshotPackage(stamp);
+    env.MINIFLARE_KV_PACKAGE = path.join(snapshot, "index.js");
+  }
+
+  const args = [...passthrough];
+  let out = null;
+  const outAt = args.findIndex((a) => a === "--out" || a.startsWith("--out="));
+  if (outAt === -1) {
+    out = path.join(resultsDir, `${stamp}.json`);
+    args.push("--out", out);
+  } else {
+    out = args[outAt].includes("=") ? args[outAt].slice(6) : args[outAt + 1];
+  }
+  const base = out.replace(/\.json$/, "");
+  const childArgs = [kvbench, ...adapters.flatMap((a) => ["--adapter", a]), ...args];
+
+  const header = [
+    `# kvbench run ${stamp}`,
+    "",
+    `- command: \`node bench/run.mjs ${process.argv.slice(2).join(" ")}\``,
+    `- harness: \`node ${childArgs.map((a) => path.relative(repoRoot, a) || a).join(" ")}\``,
+    `- repository HEAD ${gitDescribe()}; addon ${addon.sha256} (${addon.bytes} bytes, built ${addon.modified}${addon.debugBuild ? ", DEBUG" : ", release"})`,
+    `- ANCHORS_DIR=${anchorsDir ?? "(unset)"}`,
+    "",
+  ].join("\n");
+  console.error(header);
+
+  const mdStream = fs.createWriteStream(`${base}.md`);
+  const logStream = fs.createWriteStream(`${base}.log`);
+  mdStream.write(header + "\n");
+  logStream.write(header + "\n");
+
+  const child = spawn(process.execPath, childArgs, { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.on("data", (d) => { process.stdout.write(d); mdStream.write(d); });
+  child.stderr.on("data", (d) => { process.stderr.write(d); logStream.write(d); });
+  const code = await new Promise((resolve) => child.on("close", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  await Promise.all([mdStream, logStream].map((s) => new Promise((r) => s.end(r))));
+  if (snapshot) fs.rmSync(snapshot, { recursive: true, force: true });
+  console.error(`\nresults: ${path.relative(process.cwd(), base)}.{md,json,log}`);
+  process.exit(code);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
