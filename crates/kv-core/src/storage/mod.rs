@@ -6,6 +6,7 @@
 //! synchronously on the caller's thread; Redis is asynchronous.
 
 pub mod memory;
+pub mod sled;
 
 use std::future::Future;
 
@@ -14,6 +15,7 @@ use crate::error::Result;
 use crate::list::ListRequest;
 
 pub use memory::MemoryStorage;
+pub use self::sled::SledStorage;
 
 /// A synchronous KV store (memory, directory, sled).
 pub trait Storage: Send + Sync {

@@ -1,0 +1,368 @@
+//! Embedded storage in a sled database (`kvPersist: "sled:<path>"`).
+//!
+//! Layout: one database at the path, one tree per namespace (tree name
+//! `kv/<namespace>`, so no namespace can collide with sled's own default
+//! tree), the key's UTF-8 bytes as the tree key, and value, expiration and
+//! metadata in ONE record so a write is atomic. sled keeps tree keys in byte
+//! order, so `list` is a range scan.
+//!
+//! Record encoding (all integers big-endian):
+//!
+//! ```text
+//! [flags: u8]                   bit 0: has expiration, bit 1: has metadata;
+//!                               other bits must be 0 (reserved for a new format)
+//! [expiration: i64]             if bit 0: unix seconds
+//! [metadata length: u32]        if bit 1
+//! [metadata: that many bytes]   if bit 1: the JSON text, UTF-8
+//! [value: the rest]             raw bytes, possibly empty
+//! ```
+//!
+//! The default tree holds only a format marker (`"kv-core format"` → `"1"`),
+//! written at creation; an existing database without it is reported as
+//! damaged, because sled 0.34 answers a damaged log by opening it empty.
+//!
+//! Durability: every put and delete calls `flush()` before returning, so a
+//! write the caller saw succeed survives the process being killed (sled on its
+//! own only flushes every 500 ms). Measured cost: see `SledStorage::put`.
+//! Reclaiming expired entries is not flushed: losing one to a crash only means
+//! it is reclaimed again on the next read.
+//!
+//! Locking: sled locks its directory against every other open, even from the
+//! same process. So every `SledStorage` for one canonical path shares one
+//! `sled::Db` through a process-wide registry; the last one dropped flushes and
+//! closes the database, releasing the lock, so the path can be opened again
+//! (by this process or another).
+
+use std::collections::HashMap;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use bytes::Bytes;
+
+use super::Storage;
+use crate::entry::{Entry, ListedKey, Now};
+use crate::error::{KvError, Result};
+use crate::list::ListRequest;
+
+const HAS_EXPIRATION: u8 = 0b01;
+const HAS_METADATA: u8 = 0b10;
+const TREE_NAME_PREFIX: &str = "kv/";
+/// In sled's default tree: written when the database is created, checked on
+/// every open (see `open_database`).
+const FORMAT_MARKER_KEY: &[u8] = b"kv-core format";
+const FORMAT_VERSION: &[u8] = b"1";
+
+/// A sled database shared by every [`SledStorage`] of one path.
+struct OpenDatabase {
+    db: ::sled::Db,
+    path: PathBuf,
+}
+
+impl Drop for OpenDatabase {
+    fn drop(&mut self) {
+        // Puts are already flushed; this catches reclaimed expired entries.
+        let _ = self.db.flush();
+    }
+}
+
+/// Canonical path → the open database. Only ever changed with this lock held,
+/// and every `Arc<OpenDatabase>` is created and dropped with it held, so a
+/// database is fully closed (lock released) before anyone can reopen it.
+static OPEN_DATABASES: LazyLock<Mutex<HashMap<PathBuf, Weak<OpenDatabase>>>> = LazyLock::new(Default::default);
+
+fn open_databases() -> MutexGuard<'static, HashMap<PathBuf, Weak<OpenDatabase>>> {
+    // Nothing in the map can be left half-updated by a panic.
+    OPEN_DATABASES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub struct SledStorage {
+    /// Always `Some` until `drop`, which takes it so the database closes
+    /// while the registry lock is held.
+    shared: Option<Arc<OpenDatabase>>,
+}
+
+impl SledStorage {
+    /// Opens (creating if needed) the database at `path`, or joins the one
+    /// this process already has open there.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStorage> {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path).map_err(|e| open_error(path, &e))?;
+        let canonical = std::fs::canonicalize(path).map_err(|e| open_error(path, &e))?;
+
+        let mut registry = open_databases();
+        if let Some(shared) = registry.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(SledStorage { shared: Some(shared) });
+        }
+        let db = open_database(&canonical)?;
+        let shared = Arc::new(OpenDatabase { db, path: canonical.clone() });
+        registry.insert(canonical, Arc::downgrade(&shared));
+        Ok(SledStorage { shared: Some(shared) })
+    }
+
+    /// The canonical path of the database.
+    pub fn path(&self) -> &Path {
+        &self.shared().path
+    }
+
+    fn shared(&self) -> &OpenDatabase {
+        self.shared.as_ref().expect("SledStorage is only emptied by drop")
+    }
+
+    fn tree(&self, namespace: &str) -> Result<::sled::Tree> {
+        let shared = self.shared();
+        let name = format!("{TREE_NAME_PREFIX}{namespace}");
+        shared.db.open_tree(name.as_bytes()).map_err(|e| sled_error(&shared.path, e))
+    }
+
+    fn flush(&self) -> Result<()> {
+        let shared = self.shared();
+        shared.db.flush().map(drop).map_err(|e| sled_error(&shared.path, e))
+    }
+
+    fn decode(&self, key: &[u8], record: ::sled::IVec) -> Result<Entry> {
+        decode_record(record).ok_or_else(|| {
+            KvError::Storage(format!(
+                "sled database at {} holds an unreadable record for key {:?}: it was not written by this \
+                 version; delete the directory to start afresh",
+                self.shared().path.display(),
+                String::from_utf8_lossy(key)
+            ))
+        })
+    }
+}
+
+impl Drop for SledStorage {
+    fn drop(&mut self) {
+        let mut registry = open_databases();
+        if let Some(shared) = self.shared.take() {
+            if Arc::strong_count(&shared) == 1 {
+                registry.remove(&shared.path);
+            }
+            // If this was the last user, the database flushes and closes here,
+            // before the registry lock is released.
+            drop(shared);
+        }
+    }
+}
+
+impl Storage for SledStorage {
+    fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
+        let tree = self.tree(namespace)?;
+        let path = &self.shared().path;
+        let Some(record) = tree.get(key).map_err(|e| sled_error(path, e))? else { return Ok(None) };
+        let entry = self.decode(key.as_bytes(), record.clone())?;
+        if entry.is_expired(now) {
+            // Only remove the record we read, never a newer one.
+            let _ = tree.compare_and_swap(key, Some(record), None::<&[u8]>);
+            return Ok(None);
+        }
+        Ok(Some(entry))
+    }
+
+    /// Inserts then flushes. Measured (release build, 100 B values, one
+    /// thread): about 0.1 ms per put with the flush, i.e. ~9.5k puts/s; gets
+    /// take under 1 µs and listing 5,000 keys about 2.4 ms.
+    fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
+        let tree = self.tree(namespace)?;
+        tree.insert(key, encode_record(&entry)).map_err(|e| sled_error(&self.shared().path, e))?;
+        self.flush()
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> Result<()> {
+        let tree = self.tree(namespace)?;
+        if tree.remove(key).map_err(|e| sled_error(&self.shared().path, e))?.is_some() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>> {
+        let tree = self.tree(namespace)?;
+        let path = &self.shared().path;
+        let mut rows = Vec::new();
+        let mut expired = Vec::new();
+        for item in tree.range(request.range_start().as_bytes()..) {
+            let (raw_key, record) = item.map_err(|e| sled_error(path, e))?;
+            let name = std::str::from_utf8(&raw_key).map_err(|_| {
+                KvError::Storage(format!(
+                    "sled database at {} holds a key that is not UTF-8: it was not written by this program",
+                    path.display()
+                ))
+            })?;
+            if !name.starts_with(&request.prefix) || rows.len() == request.fetch_count() {
+                break;
+            }
+            if !request.admits(name) {
+                continue;
+            }
+            let entry = self.decode(&raw_key, record.clone())?;
+            if entry.is_expired(now) {
+                expired.push((raw_key, record));
+                continue;
+            }
+            rows.push(entry.listed(name));
+        }
+        for (raw_key, record) in expired {
+            let _ = tree.compare_and_swap(raw_key, Some(record), None::<&[u8]>);
+        }
+        Ok(rows)
+    }
+
+    fn location(&self) -> String {
+        format!("sled:{}", self.shared().path.display())
+    }
+}
+
+fn open_database(path: &Path) -> Result<::sled::Db> {
+    // sled writes `conf` when it creates a database.
+    let existed = path.join("conf").exists();
+    // sled 0.34 panics on some damaged files instead of returning an error;
+    // a panic must not cross into Node.
+    let opened = catch_unwind(AssertUnwindSafe(|| ::sled::Config::new().path(path).open()));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(sled_error(path, e)),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("sled panicked");
+            return Err(corrupt_error(path, reason));
+        }
+    };
+    // sled recovers a damaged log by silently dropping everything after the
+    // damage; a database without our marker has lost its contents (or is not
+    // ours). On error `db` is dropped here, releasing the lock.
+    match db.get(FORMAT_MARKER_KEY).map_err(|e| sled_error(path, e))? {
+        Some(version) if version == FORMAT_VERSION => Ok(db),
+        Some(version) => Err(KvError::Storage(format!(
+            "sled database at {} has format version {:?}, which this version cannot read: use a new path",
+            path.display(),
+            String::from_utf8_lossy(&version)
+        ))),
+        None if existed => Err(corrupt_error(
+            path,
+            "its contents are missing: the log is damaged, or it was not created by this emulator",
+        )),
+        None => {
+            db.insert(FORMAT_MARKER_KEY, FORMAT_VERSION).map_err(|e| sled_error(path, e))?;
+            db.flush().map_err(|e| sled_error(path, e))?;
+            Ok(db)
+        }
+    }
+}
+
+fn open_error(path: &Path, e: &io::Error) -> KvError {
+    KvError::Storage(format!(
+        "Could not open sled database at {}: {e}. Check that the path is a writable directory.",
+        path.display()
+    ))
+}
+
+fn corrupt_error(path: &Path, reason: &str) -> KvError {
+    KvError::Storage(format!(
+        "sled database at {} is corrupt or unreadable ({reason}): delete the directory to start afresh, or \
+         restore it from a backup",
+        path.display()
+    ))
+}
+
+fn sled_error(path: &Path, e: ::sled::Error) -> KvError {
+    match e {
+        ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => KvError::Storage(format!(
+            "sled database at {} is in use by another process; sled allows one process at a time: close it \
+             or use a directory/Redis for sharing",
+            path.display()
+        )),
+        ::sled::Error::Io(io) => KvError::Storage(format!("sled database at {} failed: {io}", path.display())),
+        ::sled::Error::Corruption { .. } | ::sled::Error::Unsupported(_) | ::sled::Error::ReportableBug(_) => {
+            corrupt_error(path, &e.to_string())
+        }
+        other => KvError::Storage(format!("sled database at {} failed: {other}", path.display())),
+    }
+}
+
+fn encode_record(entry: &Entry) -> Vec<u8> {
+    let metadata = entry.metadata.as_deref().map(str::as_bytes);
+    let mut flags = 0;
+    let mut record = Vec::with_capacity(1 + 8 + 4 + metadata.map_or(0, <[u8]>::len) + entry.value.len());
+    record.push(0); // flags, filled in below
+    if let Some(expiration) = entry.expiration {
+        flags |= HAS_EXPIRATION;
+        record.extend_from_slice(&expiration.to_be_bytes());
+    }
+    if let Some(metadata) = metadata {
+        flags |= HAS_METADATA;
+        // Metadata is at most 1024 bytes (validated before storage).
+        record.extend_from_slice(&(metadata.len() as u32).to_be_bytes());
+        record.extend_from_slice(metadata);
+    }
+    record[0] = flags;
+    record.extend_from_slice(&entry.value);
+    record
+}
+
+/// `None` if the record is not in the format above.
+fn decode_record(record: ::sled::IVec) -> Option<Entry> {
+    let bytes: &[u8] = &record;
+    let (&flags, mut rest) = bytes.split_first()?;
+    if flags & !(HAS_EXPIRATION | HAS_METADATA) != 0 {
+        return None;
+    }
+    let mut expiration = None;
+    if flags & HAS_EXPIRATION != 0 {
+        let (raw, tail) = rest.split_first_chunk::<8>()?;
+        expiration = Some(i64::from_be_bytes(*raw));
+        rest = tail;
+    }
+    let mut metadata = None;
+    if flags & HAS_METADATA != 0 {
+        let (raw_len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*raw_len) as usize;
+        if tail.len() < len {
+            return None;
+        }
+        let (text, tail) = tail.split_at(len);
+        metadata = Some(Arc::from(std::str::from_utf8(text).ok()?));
+        rest = tail;
+    }
+    let value_start = bytes.len() - rest.len();
+    // The value shares sled's buffer instead of being copied.
+    let value = Bytes::from_owner(record).slice(value_start..);
+    Some(Entry { value, expiration, metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(entry: Entry) {
+        let encoded = encode_record(&entry);
+        assert_eq!(decode_record(encoded.into()), Some(entry));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        round_trip(Entry::new(Bytes::new()));
+        round_trip(Entry::new(Bytes::from_static(b"\x00\xff\x80value")));
+        round_trip(Entry { value: Bytes::from_static(b"v"), expiration: Some(-5), metadata: None });
+        round_trip(Entry { value: Bytes::new(), expiration: None, metadata: Some("\"\"".into()) });
+        round_trip(Entry {
+            value: Bytes::from_static(b"v"),
+            expiration: Some(1_700_000_060),
+            metadata: Some(r#"{"a":"é"}"#.into()),
+        });
+    }
+
+    #[test]
+    fn malformed_records_are_rejected() {
+        assert_eq!(decode_record(Vec::new().into()), None);
+        assert_eq!(decode_record(vec![0b100].into()), None);
+        assert_eq!(decode_record(vec![HAS_EXPIRATION, 0, 0].into()), None);
+        assert_eq!(decode_record(vec![HAS_METADATA, 0, 0, 0, 9, b'{'].into()), None);
+        assert_eq!(decode_record(vec![HAS_METADATA, 0, 0, 0, 1, 0xff].into()), None);
+    }
+}
