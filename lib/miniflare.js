@@ -6,6 +6,9 @@
 const { NativeStore } = require("../binding");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
 const { resolvePersist } = require("./persist");
+// Workers and wrangler config (see lib/worker.js, lib/config.js).
+const { withWranglerConfig } = require("./config");
+const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
 
 /** `kvNamespaces` → Map<binding, namespace id>. */
 function resolveNamespaces(kvNamespaces) {
@@ -41,12 +44,16 @@ class Miniflare {
   #store = null;
   #namespaces = new Map(); // binding → KVNamespace
   #disposed = false;
+  #workerSpec = null; // what to load, from script/scriptPath/modules/modulesRules
+  #worker = null; // Promise of the loaded Worker, created on first use
 
   constructor(options = {}) {
     this.#configure(options ?? {});
   }
 
   #configure(options) {
+    options = withWranglerConfig(options);
+    const workerSpec = resolveWorkerOptions(options);
     const bindings = resolveNamespaces(options.kvNamespaces);
     const location = resolvePersist(options.kvPersist);
     // Keep the store (and so in-memory data) when persistence is unchanged.
@@ -58,6 +65,55 @@ class Miniflare {
     }
     this.#bindings = bindings;
     this.#namespaces = new Map();
+    this.#setWorker(workerSpec);
+  }
+
+  /** Replaces the Worker; it is (re)loaded on next use. */
+  #setWorker(spec) {
+    const previous = this.#worker;
+    this.#worker = null;
+    this.#workerSpec = spec;
+    previous?.then((worker) => worker.dispose(), () => {});
+  }
+
+  #loadWorker() {
+    if (this.#workerSpec === null) {
+      return Promise.reject(
+        new Error("This Miniflare instance has no Worker: pass script or scriptPath (or a wrangler config with main)."),
+      );
+    }
+    if (this.#worker === null) {
+      this.#worker = this.getBindings().then((env) => loadWorker(this.#workerSpec, env));
+      this.#worker.catch(() => {}); // reported to whoever awaits it, not as an unhandled rejection
+    }
+    return this.#worker;
+  }
+
+  /** Resolves once the Worker (if any) has loaded; rejects with its load error. */
+  get ready() {
+    if (this.#disposed || this.#workerSpec === null) return Promise.resolve();
+    return this.#loadWorker().then(() => undefined);
+  }
+
+  /** Sends a request to the Worker and resolves to its Response. The Response
+   * has `waitUntil()`, a promise of everything the Worker passed to ctx.waitUntil(). */
+  async dispatchFetch(input, init) {
+    this.#checkOpen();
+    const worker = await this.#loadWorker();
+    let request;
+    if (input instanceof Request && init === undefined) request = input;
+    else {
+      // Node needs `duplex` for a streamed body; a Worker runtime does not.
+      const withDuplex = init?.body != null && init.duplex === undefined ? { ...init, duplex: "half" } : init;
+      request = new Request(input, withDuplex);
+    }
+    return worker.dispatch(request);
+  }
+
+  /** The loaded Worker's project files, for `miniflare --watch`; [] without a Worker. */
+  async [WORKER_FILES]() {
+    if (this.#workerSpec === null) return [];
+    return (await this.#loadWorker()).files();
   }
 
   #checkOpen() {
@@ -103,6 +159,7 @@ class Miniflare {
   async dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#setWorker(null);
     this.#store?.dispose();
     this.#store = null;
     this.#namespaces.clear();

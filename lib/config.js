@@ -1,0 +1,211 @@
+"use strict";
+// wrangler configuration (wrangler.toml, wrangler.json, wrangler.jsonc) →
+// Miniflare options. Read: `main`, `kv_namespaces` (binding and
+// `preview_id ?? id`, as `wrangler dev` does), `[build.upload] format`,
+// `[miniflare] kv_persist`, and `[env.<name>]` sections. Options given
+// explicitly to Miniflare override what the file says.
+
+const fs = require("node:fs");
+const path = require("node:path");
+
+/** Looked for in this order, as wrangler does. */
+const CONFIG_FILE_NAMES = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
+
+class WranglerConfigError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "WranglerConfigError";
+  }
+}
+
+/** The wrangler config file in `dir`, or null. */
+function findWranglerConfig(dir = process.cwd()) {
+  for (const name of CONFIG_FILE_NAMES) {
+    const file = path.join(dir, name);
+    if (fs.existsSync(file)) return file;
+  }
+  return null;
+}
+
+function lineAndColumn(text, offset) {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  return { line, column: offset - before.lastIndexOf("\n") };
+}
+
+/** Parses the file as TOML or JSONC (by extension); syntax errors name file, line and column. */
+function parseWranglerConfig(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if (error.code === "ENOENT") throw new WranglerConfigError(`wrangler config not found: ${file}`);
+    throw new WranglerConfigError(`cannot read wrangler config ${file}: ${error.message}`);
+  }
+  let config;
+  if (file.endsWith(".toml")) {
+    const { parse, TomlError } = require("smol-toml");
+    try {
+      config = parse(text);
+    } catch (error) {
+      if (!(error instanceof TomlError)) throw error;
+      const [problem, ...excerpt] = error.message.replace(/^Invalid TOML document: /, "").split("\n");
+      throw new WranglerConfigError(
+        `${file}:${error.line}:${error.column}: ${problem}\n${excerpt.join("\n")}`.trimEnd(),
+      );
+    }
+  } else {
+    const { parse, printParseErrorCode } = require("jsonc-parser");
+    const errors = [];
+    config = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+    if (errors.length > 0) {
+      const { error, offset } = errors[0];
+      const { line, column } = lineAndColumn(text, offset);
+      throw new WranglerConfigError(`${file}:${line}:${column}: ${describeJsoncError(printParseErrorCode(error))}`);
+    }
+  }
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new WranglerConfigError(`${file}: the configuration must be a table/object at the top level.`);
+  }
+  return config;
+}
+
+/** jsonc-parser's error codes ("CommaExpected") → words ("comma expected"). */
+function describeJsoncError(code) {
+  return code.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+}
+
+function isTable(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** The top level, or the top level overlaid with `[env.<name>]` the way wrangler
+ * inherits: `main`, `build` and `miniflare` are inherited; `kv_namespaces` is not. */
+function selectEnvironment(config, envName, file) {
+  if (envName === undefined || envName === null || envName === "") return config;
+  const envs = isTable(config.env) ? config.env : {};
+  const env = envs[envName];
+  if (!isTable(env)) {
+    const known = Object.keys(envs);
+    throw new WranglerConfigError(
+      `${file}: there is no environment "${envName}" (an [env.${envName}] section)` +
+        (known.length ? `; environments: ${known.join(", ")}.` : "; the file defines no environments."),
+    );
+  }
+  const effective = {};
+  for (const key of ["main", "build", "miniflare"]) {
+    if (config[key] !== undefined) effective[key] = config[key];
+  }
+  return { ...effective, ...env };
+}
+
+/** The Miniflare options a wrangler config file gives. Paths are made absolute against the file's directory. */
+function optionsFromWranglerConfig(file, envName) {
+  const config = selectEnvironment(parseWranglerConfig(file), envName, file);
+  const where = envName ? `${file} [env.${envName}]` : file;
+  const dir = path.dirname(file);
+  const options = {};
+
+  if (config.main !== undefined) {
+    if (typeof config.main !== "string" || config.main === "") {
+      throw new WranglerConfigError(`${where}: main must be the path of the Worker's entry script.`);
+    }
+    options.scriptPath = path.resolve(dir, config.main);
+  }
+
+  const format = config.build?.upload?.format;
+  if (format !== undefined) {
+    if (format !== "modules" && format !== "service-worker") {
+      throw new WranglerConfigError(`${where}: build.upload.format must be "modules" or "service-worker"; got ${JSON.stringify(format)}.`);
+    }
+    options.modules = format === "modules";
+  }
+
+  if (config.kv_namespaces !== undefined) {
+    if (!Array.isArray(config.kv_namespaces)) {
+      throw new WranglerConfigError(`${where}: kv_namespaces must be an array of { binding, id } tables.`);
+    }
+    const namespaces = {};
+    config.kv_namespaces.forEach((entry, i) => {
+      const at = `${where}: kv_namespaces[${i}]`;
+      if (!isTable(entry)) throw new WranglerConfigError(`${at} must be a table { binding = "...", id = "..." }.`);
+      if (typeof entry.binding !== "string" || entry.binding === "") {
+        throw new WranglerConfigError(`${at}.binding must be a non-empty string.`);
+      }
+      for (const key of ["id", "preview_id"]) {
+        if (entry[key] !== undefined && (typeof entry[key] !== "string" || entry[key] === "")) {
+          throw new WranglerConfigError(`${at}.${key} must be a non-empty string.`);
+        }
+      }
+      // Local development uses the preview namespace when there is one, like `wrangler dev`.
+      namespaces[entry.binding] = entry.preview_id ?? entry.id ?? entry.binding;
+    });
+    options.kvNamespaces = namespaces;
+  }
+
+  const persist = config.miniflare?.kv_persist;
+  if (persist !== undefined) {
+    if (persist === true) options.kvPersist = path.join(dir, ".mf", "kv");
+    else if (persist === false) options.kvPersist = false;
+    else if (typeof persist === "string" && persist !== "") {
+      // URLs and special forms stay as written; plain paths are relative to the file.
+      if (/^sled:(?!\/\/)/i.test(persist)) options.kvPersist = `sled:${path.resolve(dir, persist.slice(5))}`;
+      else options.kvPersist = /^[a-z][a-z0-9+.-]*:/i.test(persist) ? persist : path.resolve(dir, persist);
+    } else {
+      throw new WranglerConfigError(`${where}: miniflare.kv_persist must be true, false, a path or a URL.`);
+    }
+  }
+  return options;
+}
+
+const FILE_OPTIONS = ["scriptPath", "modules", "kvNamespaces", "kvPersist"];
+
+/**
+ * Options with the wrangler config applied underneath them. `wranglerConfigPath`:
+ * true → wrangler.json / wrangler.jsonc / wrangler.toml in `cwd` if there is one;
+ * a string → that file (which must exist). `wranglerConfigEnv` picks `[env.<name>]`.
+ */
+function withWranglerConfig(options, cwd = process.cwd()) {
+  const { wranglerConfigPath, wranglerConfigEnv } = options;
+  if (wranglerConfigPath === undefined || wranglerConfigPath === false || wranglerConfigPath === null) {
+    if (wranglerConfigEnv !== undefined) {
+      throw new TypeError("wranglerConfigEnv needs wranglerConfigPath (true or the path of wrangler.toml).");
+    }
+    return options;
+  }
+  if (wranglerConfigEnv !== undefined && typeof wranglerConfigEnv !== "string") {
+    throw new TypeError("wranglerConfigEnv must be the name of an [env.<name>] section.");
+  }
+  let file;
+  if (wranglerConfigPath === true) {
+    file = findWranglerConfig(cwd);
+    if (file === null) {
+      if (wranglerConfigEnv) {
+        throw new WranglerConfigError(`wranglerConfigEnv is "${wranglerConfigEnv}" but there is no ${CONFIG_FILE_NAMES.join(", ")} in ${cwd}.`);
+      }
+      return options;
+    }
+  } else if (typeof wranglerConfigPath === "string" && wranglerConfigPath !== "") {
+    file = path.resolve(cwd, wranglerConfigPath);
+  } else {
+    throw new TypeError("wranglerConfigPath must be true (find wrangler.toml/.json/.jsonc) or a file path.");
+  }
+  const fromFile = optionsFromWranglerConfig(file, wranglerConfigEnv);
+  const merged = { ...options };
+  // An explicit script (inline or path) replaces the file's `main`.
+  const explicitScript = options.script !== undefined || options.scriptPath !== undefined;
+  for (const key of FILE_OPTIONS) {
+    if (key === "scriptPath" && explicitScript) continue;
+    if (merged[key] === undefined && fromFile[key] !== undefined) merged[key] = fromFile[key];
+  }
+  return merged;
+}
+
+module.exports = {
+  CONFIG_FILE_NAMES,
+  WranglerConfigError,
+  findWranglerConfig,
+  parseWranglerConfig,
+  optionsFromWranglerConfig,
+  withWranglerConfig,
+};
