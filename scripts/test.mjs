@@ -34,11 +34,16 @@ const steps = {
       await redis.cleanup();
     }
   },
+  // Two programs: DOM lib (usage), and a Worker project's global types
+  // (assignability with @cloudflare/workers-types).
   types: () =>
-    !existsSync(path.join(root, "__test__/types/tsconfig.json")) ||
-    run("Typings (tsc --strict)", process.execPath, [
-      path.join(root, "node_modules/typescript/bin/tsc"), "-p", "__test__/types/tsconfig.json",
-    ]),
+    ["__test__/types/tsconfig.json", "__test__/types/workers/tsconfig.json"]
+      .filter((config) => existsSync(path.join(root, config)))
+      .every((config) =>
+        run(`Typings (tsc --strict -p ${config})`, process.execPath, [
+          path.join(root, "node_modules/typescript/bin/tsc"), "-p", config,
+        ]),
+      ),
   consumers: () =>
     !existsSync(path.join(root, "scripts/consumers.mjs")) ||
     run("Jest and Vitest consumer projects", process.execPath, ["scripts/consumers.mjs"]),

@@ -1,0 +1,179 @@
+// Hand-written typings for the public surface (index.js, lib/*.js).
+// `KVNamespace` follows the shape of `@cloudflare/workers-types`' KVNamespace
+// so a namespace from this package can be passed wherever Worker code expects
+// a KV binding, and the other way round (checked by __test__/types/).
+// Only standard lib types are used (ArrayBuffer, ArrayBufferView,
+// ReadableStream): no dependency on @types/node.
+
+/** A namespace entry in `kvNamespaces` given as a record: the id, or `{ id }`. */
+export type KVNamespaceBinding = string | { id: string };
+
+/**
+ * Options for `new Miniflare()` and `setOptions()`.
+ * Add later options (script, scriptPath, modules, wranglerConfigPath, …) here.
+ */
+export interface MiniflareOptions {
+  /**
+   * The KV bindings. An array of names binds each name to the namespace with
+   * that id; a record `{ BINDING: "namespace-id" }` (or `{ BINDING: { id } }`)
+   * binds names to ids, so two bindings with one id share data.
+   */
+  kvNamespaces?: string[] | Record<string, KVNamespaceBinding>;
+  /**
+   * Where KV data lives: absent, `false` or `"memory:"` → in memory, private
+   * to this instance; `true` → `./.mf/kv`; a directory path or `file:` URL;
+   * a `redis://` / `rediss://` URL; `"sled:<path>"` → an embedded sled
+   * database. Relative paths resolve against `process.cwd()`.
+   */
+  kvPersist?: boolean | string;
+}
+
+export declare class Miniflare {
+  constructor(options?: MiniflareOptions);
+  /**
+   * The namespace bound as `binding` (the same object on every call). Rejects
+   * when the binding is not configured or the instance has been disposed.
+   */
+  getKVNamespace<Key extends string = string>(binding: string): Promise<KVNamespace<Key>>;
+  /** Every binding, as a Worker's `env` would hold them. */
+  getBindings<Env = Record<string, KVNamespace>>(): Promise<Env>;
+  /** Applies new options; in-memory data is kept, namespaces are re-bound. */
+  setOptions(options: MiniflareOptions): Promise<void>;
+  /** Closes files, databases and connections. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** The value types `get`/`getWithMetadata` can return a value as. */
+export type KVNamespaceValueType = "text" | "json" | "arrayBuffer" | "stream";
+
+/** `get(key, { type, cacheTtl })`; `cacheTtl` (≥ 30) is validated, then ignored. */
+export interface KVNamespaceGetOptions<Type> {
+  type: Type;
+  cacheTtl?: number;
+}
+
+export interface KVNamespacePutOptions {
+  /** Absolute expiry, seconds since the UNIX epoch (at least 60 s ahead). */
+  expiration?: number;
+  /** Expiry relative to now, in seconds (at least 60); wins over `expiration`. */
+  expirationTtl?: number;
+  /** Any JSON-serialisable value, at most 1024 bytes as JSON. */
+  metadata?: any | null;
+}
+
+export interface KVNamespaceListOptions {
+  /** Page size, 1–1000 (default 1000). */
+  limit?: number;
+  prefix?: string | null;
+  /** The `cursor` of the previous page. */
+  cursor?: string | null;
+}
+
+export interface KVNamespaceListKey<Metadata, Key extends string = string> {
+  name: Key;
+  /** Absolute expiry in seconds since the UNIX epoch; present only when set. */
+  expiration?: number;
+  /** Present only when set. */
+  metadata?: Metadata;
+}
+
+/** A page of `list()`: `cursor` exists exactly when `list_complete` is false. */
+export type KVNamespaceListResult<Metadata, Key extends string = string> =
+  | {
+      list_complete: false;
+      keys: KVNamespaceListKey<Metadata, Key>[];
+      cursor: string;
+      cacheStatus: string | null;
+    }
+  | {
+      list_complete: true;
+      keys: KVNamespaceListKey<Metadata, Key>[];
+      cacheStatus: string | null;
+    };
+
+/** `getWithMetadata` result; a missing key gives `value: null, metadata: null`. */
+export interface KVNamespaceGetWithMetadataResult<Value, Metadata> {
+  value: Value | null;
+  metadata: Metadata | null;
+  /** Always `null` locally (there is no edge cache). */
+  cacheStatus: string | null;
+}
+
+/**
+ * `get`/`getWithMetadata`'s second argument asking for `Type`: the type name
+ * itself or `{ type, cacheTtl }`.
+ */
+export type KVNamespaceGetType<Type extends KVNamespaceValueType> = Type | KVNamespaceGetOptions<Type>;
+
+/** The default, text: nothing, `"text"`, `{ type: "text" }` or just `{ cacheTtl }`. */
+export type KVNamespaceGetTextType = KVNamespaceGetType<"text"> | Partial<KVNamespaceGetOptions<undefined>>;
+
+/**
+ * The object a Worker's KV binding is. Obtain one with
+ * `Miniflare#getKVNamespace()`; it cannot be constructed directly.
+ * Every failure is a rejected promise; a missing or expired key reads as null.
+ */
+export declare class KVNamespace<Key extends string = string> {
+  private constructor();
+
+  // One overload per result type. The non-text ones take `| undefined` so
+  // that each stays assignable to workers-types' overloads with an optional
+  // options argument; overload order still reads a bare `get(key)` as text.
+
+  get(key: Key, type?: KVNamespaceGetTextType): Promise<string | null>;
+  get<ExpectedValue = unknown>(key: Key, type: KVNamespaceGetType<"json"> | undefined): Promise<ExpectedValue | null>;
+  get(key: Key, type: KVNamespaceGetType<"arrayBuffer"> | undefined): Promise<ArrayBuffer | null>;
+  get(key: Key, type: KVNamespaceGetType<"stream"> | undefined): Promise<ReadableStream | null>;
+  /** Bulk read of 1–100 keys ("text" or "json" only): a Map in input order. */
+  get(keys: Key[], type?: KVNamespaceGetTextType): Promise<Map<string, string | null>>;
+  get<ExpectedValue = unknown>(
+    keys: Key[],
+    type: KVNamespaceGetType<"json"> | undefined,
+  ): Promise<Map<string, ExpectedValue | null>>;
+
+  getWithMetadata<Metadata = unknown>(
+    key: Key,
+    type?: KVNamespaceGetTextType,
+  ): Promise<KVNamespaceGetWithMetadataResult<string, Metadata>>;
+  getWithMetadata<ExpectedValue = unknown, Metadata = unknown>(
+    key: Key,
+    type: KVNamespaceGetType<"json"> | undefined,
+  ): Promise<KVNamespaceGetWithMetadataResult<ExpectedValue, Metadata>>;
+  getWithMetadata<Metadata = unknown>(
+    key: Key,
+    type: KVNamespaceGetType<"arrayBuffer"> | undefined,
+  ): Promise<KVNamespaceGetWithMetadataResult<ArrayBuffer, Metadata>>;
+  getWithMetadata<Metadata = unknown>(
+    key: Key,
+    type: KVNamespaceGetType<"stream"> | undefined,
+  ): Promise<KVNamespaceGetWithMetadataResult<ReadableStream, Metadata>>;
+  // Bulk with metadata, typed as @cloudflare/workers-types types it so the
+  // two stay assignable. At run time (as in production) a missing key maps to
+  // `null` and a present one to `{ value, metadata }`, without `cacheStatus`.
+  getWithMetadata<Metadata = unknown>(
+    keys: Key[],
+    type?: KVNamespaceGetTextType,
+  ): Promise<Map<string, KVNamespaceGetWithMetadataResult<string, Metadata>>>;
+  getWithMetadata<ExpectedValue = unknown, Metadata = unknown>(
+    keys: Key[],
+    type: KVNamespaceGetType<"json"> | undefined,
+  ): Promise<Map<string, KVNamespaceGetWithMetadataResult<ExpectedValue, Metadata>>>;
+
+  /**
+   * Stores a copy of `value` (a ReadableStream is drained first). Values are
+   * limited to 25 MiB, keys to 512 UTF-8 bytes.
+   */
+  put(
+    key: Key,
+    value: string | ArrayBuffer | ArrayBufferView | ReadableStream,
+    options?: KVNamespacePutOptions,
+  ): Promise<void>;
+
+  /** Resolves `undefined` whether or not the key existed. */
+  delete(key: Key): Promise<void>;
+
+  /** Keys in UTF-8 byte order, at most `limit` (≤ 1000) per page. */
+  list<Metadata = unknown>(
+    options?: KVNamespaceListOptions,
+  ): Promise<KVNamespaceListResult<Metadata, Key>>;
+}
