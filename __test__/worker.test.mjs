@@ -1,7 +1,7 @@
 // Workers against the bindings: module and service-worker scripts loaded by
 // Miniflare and driven with dispatchFetch (no HTTP server involved).
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -312,6 +312,30 @@ describe("dispatchFetch and options", () => {
     const missing = path.join(scratchRoot, "nope.js");
     const mf = miniflare({ scriptPath: missing });
     await assert.rejects(mf.ready, { message: `Worker script not found: ${missing}` });
+  });
+
+  test("a syntax error in an imported module names that file and line", async () => {
+    const dir = path.join(scratchRoot, "syntax");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "worker.mjs"), 'import { x } from "./broken.mjs";\nexport default { fetch: () => new Response(x) };\n');
+    writeFileSync(path.join(dir, "broken.mjs"), "// fine\nexport const x = (;\n");
+    const mf = miniflare({ scriptPath: path.join(dir, "worker.mjs") });
+    await assert.rejects(mf.ready, (error) => {
+      assert.ok(error instanceof SyntaxError);
+      assert.ok(error.stack.startsWith(`${path.join(dir, "broken.mjs")}:2\nexport const x = (;\n`), error.stack);
+      return true;
+    });
+  });
+
+  test("a syntax error in a service-worker script names the file and line", async () => {
+    const file = path.join(scratchRoot, "broken-sw.js");
+    writeFileSync(file, 'addEventListener("fetch", (e) => {\n  e.respondWith(new Response(;\n});\n');
+    const mf = miniflare({ scriptPath: file, modules: false });
+    await assert.rejects(mf.ready, (error) => {
+      assert.equal(error.name, "SyntaxError");
+      assert.ok(error.stack.startsWith(`${file}:2\n`), error.stack);
+      return true;
+    });
   });
 
   test("a module without a fetch handler is named", async () => {

@@ -212,9 +212,10 @@ async function main(argv = process.argv) {
   log(`KV Namespaces: ${info.namespaces}`);
   log(`KV Persistence: ${info.persistence}`);
   if (info.scriptPath) log(`Worker: ${path.relative(process.cwd(), info.scriptPath) || info.scriptPath}`);
-  log(`Listening on http://${shownHost}:${port}`);
-
+  // Watch before announcing the address, so an edit made once it is printed is seen.
   const watcher = flags.watch ? await startWatching(mf, options, log) : null;
+  if (watcher) log("Watching the Worker's files for changes");
+  log(`Listening on http://${shownHost}:${port}`);
 
   return new Promise((resolve) => {
     let stopping = false;

@@ -170,6 +170,31 @@ function writeInlineModule(source, cwd) {
   return file;
 }
 
+/**
+ * Node does not say where an imported module's SyntaxError is (it keeps that
+ * for uncaught errors). Find it with `node --check` on each file the failed
+ * load read, and put "file:line", the line and a caret on top of the stack.
+ */
+async function locateSyntaxError(error, files) {
+  const { spawnSync } = require("node:child_process");
+  for (const file of files) {
+    if (!/\.m?js$/.test(file)) continue;
+    let source;
+    try {
+      source = fs.readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    const check = spawnSync(process.execPath, ["--input-type=module", "--check"], { input: source, encoding: "utf8" });
+    const located = /^\[stdin\]:(\d+)\n([^\n]*)\n([^\n]*)\n/.exec(check.stderr ?? "");
+    if (check.status !== 0 && located) {
+      const [, line, code, caret] = located;
+      error.stack = `${file}:${line}\n${code}\n${caret}\n\n${error.stack}`;
+      return;
+    }
+  }
+}
+
 class ModuleWorker {
   #handler;
   #env;
@@ -193,6 +218,7 @@ class ModuleWorker {
     try {
       namespace = await import(`${pathToFileURL(entry).href}?mf-kv=${loadId}`);
     } catch (error) {
+      if (error instanceof SyntaxError) await locateSyntaxError(error, await loader.files(loadId));
       loader.forget(loadId);
       throw error;
     }
