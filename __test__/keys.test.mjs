@@ -29,6 +29,11 @@ for (const backend of backends) {
       assert.equal(await ns.get("true"), "yes");
       await ns.put({ toString: () => "custom" }, "object key");
       assert.equal(await ns.get("custom"), "object key");
+      // Only get/getWithMetadata take arrays; put and delete stringify them.
+      await ns.put(["x", "y"], "joined");
+      assert.equal(await ns.get("x,y"), "joined");
+      await ns.delete(["x", "y"]);
+      assert.equal(await ns.get("x,y"), null);
       assert.equal(await ns.delete(0), undefined);
       assert.equal(await ns.get("0"), null);
       const { keys } = await ns.list();

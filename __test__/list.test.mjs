@@ -148,6 +148,8 @@ for (const backend of backends) {
       assert.deepEqual(names(await ns.list({ cursor: cursorFor("k25") })), ["k3", "k4", "k5"]);
       assert.deepEqual(names(await ns.list({ cursor: cursorFor("k5") })), []);
       assert.deepEqual(names(await ns.list({ cursor: cursorFor("a") })), ["k1", "k3", "k4", "k5"]);
+      // An empty cursor means the start.
+      assert.deepEqual(names(await ns.list({ cursor: "" })), ["k1", "k3", "k4", "k5"]);
       // With a prefix, a cursor from elsewhere starts after that string inside the prefix.
       await putAll(ns, ["p1", "p2", "p3"]);
       assert.deepEqual(names(await ns.list({ prefix: "p", cursor: cursorFor("p15") })), ["p2", "p3"]);

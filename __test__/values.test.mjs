@@ -244,6 +244,10 @@ for (const backend of backends) {
       const { value } = await ns.getWithMetadata("k", { type: "stream" });
       assert.ok(value instanceof ReadableStream);
       assert.deepEqual(await readStream(value), [1, 2, 3, 250]);
+      // It is a byte stream: a BYOB reader works.
+      const reader = (await ns.get("k", "stream")).getReader({ mode: "byob" });
+      const { value: chunk } = await reader.read(new Uint8Array(16));
+      assert.deepEqual(Array.from(chunk), [1, 2, 3, 250]);
       // A stream read back can be written again.
       await ns.put("copy", await ns.get("k", "stream"));
       assert.deepEqual(byteArray(await ns.get("copy", "arrayBuffer")), [1, 2, 3, 250]);
@@ -254,6 +258,7 @@ for (const backend of backends) {
       assert.equal(await ns.get("missing", "map"), null);
       assert.deepEqual(await ns.getWithMetadata("missing", "map"), { value: null, metadata: null, cacheStatus: null });
       await ns.put("k", "v");
+      await rejectsAsync(() => ns.get("k", { type: null }), unknown); // converted to "null"
       for (const type of ["map", "TEXT", "", "Text", "arraybuffer"]) {
         await rejectsAsync(() => ns.get("k", type), unknown);
         await rejectsAsync(() => ns.get("k", { type }), unknown);
