@@ -6,6 +6,7 @@
 //! synchronously on the caller's thread; Redis is asynchronous.
 
 pub mod memory;
+pub mod redis;
 pub mod sled;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use crate::error::Result;
 use crate::list::ListRequest;
 
 pub use memory::MemoryStorage;
+pub use self::redis::RedisStorage;
 pub use self::sled::SledStorage;
 
 /// A synchronous KV store (memory, directory, sled).
