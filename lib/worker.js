@@ -155,6 +155,21 @@ function loaderHooks() {
   return hooks;
 }
 
+let mainContextImport = null;
+
+/**
+ * `import()` through Node's own loader (and so through ./worker-hooks.mjs).
+ * Test runners that run tests in a vm context (Jest) route a plain `import()`
+ * to their own module system, so there the import is made from the main context.
+ */
+function importWithNodeLoader(url) {
+  if (vm.runInThisContext("globalThis") === globalThis) return import(url);
+  mainContextImport ??= vm.runInThisContext("(url) => import(url)", {
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  return mainContextImport(url);
+}
+
 /** Writes an inline module script where its bare imports resolve from the project. */
 function writeInlineModule(source, cwd) {
   const dir = path.join(cwd, "node_modules", ".cache", "miniflare-kv");
@@ -216,7 +231,7 @@ class ModuleWorker {
     await loader.register(loadId, rootDir, [...spec.rules, ...DEFAULT_MODULE_RULES]);
     let namespace;
     try {
-      namespace = await import(`${pathToFileURL(entry).href}?mf-kv=${loadId}`);
+      namespace = await importWithNodeLoader(`${pathToFileURL(entry).href}?mf-kv=${loadId}`);
     } catch (error) {
       if (error instanceof SyntaxError) await locateSyntaxError(error, await loader.files(loadId));
       loader.forget(loadId);
