@@ -155,12 +155,7 @@ const POSITIONS = {
 // Product bugs found by this table and reported to the integrator: a problem
 // label starting with one of these keys marks the test TODO instead of failing
 // it. Remove an entry once it is fixed.
-const KNOWN_BUGS = {
-  "get(v) with a sparse array":
-    "array holes reach the native getBulk unconverted (keys.map skips holes) instead of becoming \"undefined\"",
-  "getWithMetadata(v) with a sparse array":
-    "array holes reach the native getBulk unconverted (keys.map skips holes) instead of becoming \"undefined\"",
-};
+const KNOWN_BUGS = {};
 const knownBug = (problem) => Object.keys(KNOWN_BUGS).find((label) => problem.startsWith(`${label}:`));
 
 const SETTLE_GUARD_MS = 20_000;

@@ -109,7 +109,8 @@ class KVNamespace {
   }
 
   #getBulk(keys, type, cacheTtl, withMetadata) {
-    const names = keys.map((k) => toKey(k, "GET_BULK"));
+    // Array.from, not map: holes convert like `undefined`, as WebIDL does.
+    const names = Array.from(keys, (k) => toKey(k, "GET_BULK"));
     let result;
     try {
       result = this.#native.getBulk(names, type, withMetadata, cacheTtl, Date.now());
@@ -143,7 +144,10 @@ class KVNamespace {
       expirationTtl = optionalInt32(options.expirationTtl);
       metadata = options.metadata;
     }
-    const bytes = await toStorable(v);
+    // Strings and buffers are copied into the store synchronously, at call
+    // time, as in a Worker; only a stream has to be drained first.
+    let bytes = toStorable(v);
+    if (typeof bytes.then === "function") bytes = await bytes;
     let metadataJson = null;
     let unserialisable = false;
     if (metadata !== undefined && metadata !== null) {

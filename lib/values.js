@@ -20,8 +20,8 @@ function isReadableStream(v) {
   );
 }
 
-/** Bytes or a string for the native put; streams are drained first. */
-async function toStorable(value) {
+/** Bytes or a string for the native put, or a promise of bytes for a stream. */
+function toStorable(value) {
   if (typeof value === "string") return value;
   if (typeof value !== "object" && typeof value !== "function") return `${value}`;
   if (value === null) return "null";
