@@ -28,21 +28,43 @@ fn run<F: std::future::Future>(test: F) -> F::Output {
 struct RedisServer {
     port: u16,
     dir: PathBuf,
+    /// TLS only, with a self-signed certificate.
+    tls: bool,
     process: Option<Child>,
 }
 
 impl RedisServer {
     fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    fn start_tls() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("kv-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { port, dir, process: None };
+        if tls {
+            let made = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", "key.pem", "-out", "cert.pem"])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("the TLS tests need the openssl command to make a certificate");
+            assert!(made.success(), "openssl could not make a certificate");
+        }
+        let mut server = RedisServer { port, dir, tls, process: None };
         server.launch();
         server
     }
 
+    /// `rediss://` URLs have no `#insecure`: tests add it where wanted.
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls { "rediss" } else { "redis" }, self.port)
     }
 
     fn launch(&mut self) {
@@ -50,17 +72,22 @@ impl RedisServer {
             .into_iter()
             .find(|path| std::path::Path::new(path).exists())
             .expect("redis-server is not installed (looked in /usr/bin and /usr/local/bin): install it with `apt-get install redis-server`");
-        let process = Command::new(binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--loglevel", "warning", "--dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let port = self.port.to_string();
+        let mut command = Command::new(binary);
+        command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command.args(["--daemonize", "no", "--loglevel", "warning", "--dir"]).arg(&self.dir);
+        if self.tls {
+            command.args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"]);
+            command.args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem", "--tls-ca-cert-file", "cert.pem"]);
+            command.current_dir(&self.dir);
+        } else {
+            command.args(["--port", &port]);
+        }
+        let process = command.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         self.process = Some(process);
         for _ in 0..400 {
-            if ping(self.port) {
+            let ready = if self.tls { TcpStream::connect(("127.0.0.1", self.port)).is_ok() } else { ping(self.port) };
+            if ready {
                 return;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -517,10 +544,32 @@ fn redis_down_gives_a_clear_error_and_recovery_needs_nothing() {
 }
 
 #[test]
-fn unsupported_and_invalid_urls_get_clear_errors() {
+fn rediss_connects_with_tls() {
     run(async {
-        let message = RedisStorage::connect("rediss://:secret@127.0.0.1:1").await.err().unwrap().to_string();
-        assert!(message.starts_with("Cannot connect to rediss://:***@127.0.0.1:1: TLS (rediss://) is not supported"), "{message}");
+        let server = RedisServer::start_tls();
+        let insecure_url = format!("{}/#insecure", server.url());
+        let kv = AsyncKv::new(RedisStorage::connect(&insecure_url).await.unwrap());
+        put(&kv, "NS", "k", "over TLS").await;
+        assert_eq!(get(&kv, "NS", "k", now()).await.as_deref(), Some("over TLS"));
+        assert_eq!(list_all(&kv, "NS", None, 1000).await, ["k"]);
+    });
+}
+
+#[test]
+fn rediss_refuses_an_untrusted_certificate_clearly() {
+    run(async {
+        let server = RedisServer::start_tls();
+        let message = without_hanging(RedisStorage::connect(&server.url())).await.err().unwrap().to_string();
+        assert!(message.starts_with(&format!("Could not reach Redis at {}: ", server.url())), "{message}");
+        assert!(message.contains("append #insecure to the URL"), "{message}");
+    });
+}
+
+#[test]
+fn invalid_urls_get_clear_errors_without_passwords() {
+    run(async {
+        let message = RedisStorage::connect("redis://:secret@127.0.0.1:notaport").await.err().unwrap().to_string();
+        assert!(message.starts_with("Invalid Redis URL redis://:***@127.0.0.1:notaport: "), "{message}");
         let message = RedisStorage::connect("redis://127.0.0.1:notaport").await.err().unwrap().to_string();
         assert!(message.starts_with("Invalid Redis URL redis://127.0.0.1:notaport: "), "{message}");
     });

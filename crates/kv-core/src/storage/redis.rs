@@ -34,6 +34,10 @@
 //!
 //! # Connections
 //!
+//! `rediss://` connects with TLS (rustls, checking the server's certificate
+//! against the system's root certificates); a URL ending in `#insecure` skips
+//! that check, for test servers with self-signed certificates.
+//!
 //! One `ConnectionManager` (one multiplexed TCP connection, reconnecting by
 //! itself) per URL, shared by every `RedisStorage` in the process and closed
 //! when the last is dropped. It runs on the Tokio runtime that is current when
@@ -111,7 +115,7 @@ pub struct RedisStorage {
 }
 
 impl RedisStorage {
-    /// Connects to `url` (`redis://[user][:password@]host[:port][/db]`), or
+    /// Connects to `url` (`redis[s]://[user][:password@]host[:port][/db][#insecure]`), or
     /// joins this process's existing connection to it. Must be called inside
     /// a Tokio runtime (see the module docs).
     pub async fn connect(url: &str) -> Result<RedisStorage> {
@@ -120,14 +124,13 @@ impl RedisStorage {
             return Ok(RedisStorage { shared });
         }
         if url.starts_with("rediss://") {
-            return Err(KvError::Storage(format!(
-                "Cannot connect to {display_url}: TLS (rediss://) is not supported by this build. Use redis://, \
-                 or a TLS tunnel such as stunnel in front of the server."
-            )));
+            // rustls needs a process-wide crypto provider; another part of
+            // the process may have installed one already, which is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = ::redis::Client::open(url).map_err(|e| {
             KvError::Storage(format!(
-                "Invalid Redis URL {display_url}: {e}. Expected redis://[user][:password@]host[:port][/db]."
+                "Invalid Redis URL {display_url}: {e}. Expected redis://[user][:password@]host[:port][/db] or rediss://…"
             ))
         })?;
         let config = ConnectionManagerConfig::new()
@@ -138,7 +141,7 @@ impl RedisStorage {
         let manager = match tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config)).await
         {
             Ok(Ok(manager)) => manager,
-            Ok(Err(e)) => return Err(unreachable_error(&display_url, &e.to_string())),
+            Ok(Err(e)) => return Err(unreachable_error(&display_url, &describe(url, &e))),
             Err(_) => return Err(unreachable_error(&display_url, &no_answer())),
         };
 
@@ -170,7 +173,9 @@ impl RedisStorage {
         };
         match tokio::time::timeout(CALL_DEADLINE, attempts).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if is_connection_error(&e) => Err(unreachable_error(&self.shared.display_url, &e.to_string())),
+            Ok(Err(e)) if is_connection_error(&e) => {
+                Err(unreachable_error(&self.shared.display_url, &describe(&self.shared.display_url, &e)))
+            }
             Ok(Err(e)) => Err(KvError::Storage(format!("Redis at {} failed: {e}", self.shared.display_url))),
             Err(_) => Err(unreachable_error(&self.shared.display_url, &no_answer())),
         }
@@ -563,6 +568,19 @@ fn escape_glob(text: &str) -> String {
 
 fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
+}
+
+/// The error, with a hint when a TLS certificate was refused.
+fn describe(url: &str, e: &RedisError) -> String {
+    let text = e.to_string();
+    if url.starts_with("rediss://") && text.contains("certificate") && !url.contains("#insecure") {
+        format!(
+            "{text} (the server's TLS certificate is not trusted by this system; for a self-signed \
+             certificate on a test server, append #insecure to the URL)"
+        )
+    } else {
+        text
+    }
 }
 
 fn no_answer() -> String {
