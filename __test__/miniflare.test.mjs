@@ -12,8 +12,8 @@ import { Miniflare, rejectsAsync } from "./helpers/kv.mjs";
 const isMemory = (persist) => persist === false || persist === undefined || persist === "memory:";
 
 /** A Miniflare on `backend`, disposed when test `t` ends. */
-function miniflareFor(t, backend, options) {
-  const persist = backend.persist();
+async function miniflareFor(t, backend, options) {
+  const persist = await backend.persist();
   const mf = new Miniflare({ kvPersist: persist, ...options });
   t.after(() => mf.dispose());
   return { mf, persist };
@@ -22,7 +22,7 @@ function miniflareFor(t, backend, options) {
 for (const backend of backends) {
   describe(`${backend.name}: Miniflare`, () => {
     test("kvNamespaces as an array: each binding is its own namespace", async (t) => {
-      const { mf } = miniflareFor(t, backend, { kvNamespaces: ["A", "B"] });
+      const { mf } = await miniflareFor(t, backend, { kvNamespaces: ["A", "B"] });
       const a = await mf.getKVNamespace("A");
       const b = await mf.getKVNamespace("B");
       await a.put("k", "from A");
@@ -33,7 +33,7 @@ for (const backend of backends) {
     });
 
     test("kvNamespaces as a record: two bindings with one id share data", async (t) => {
-      const { mf } = miniflareFor(t, backend, { kvNamespaces: { FIRST: "shared-id", SECOND: "shared-id", OTHER: "other-id" } });
+      const { mf } = await miniflareFor(t, backend, { kvNamespaces: { FIRST: "shared-id", SECOND: "shared-id", OTHER: "other-id" } });
       const first = await mf.getKVNamespace("FIRST");
       const second = await mf.getKVNamespace("SECOND");
       const other = await mf.getKVNamespace("OTHER");
@@ -45,7 +45,7 @@ for (const backend of backends) {
     });
 
     test("a binding named like another binding's namespace id shares by id, not by name", async (t) => {
-      const { mf } = miniflareFor(t, backend, { kvNamespaces: { X: "Y", Y: "Z" } });
+      const { mf } = await miniflareFor(t, backend, { kvNamespaces: { X: "Y", Y: "Z" } });
       const x = await mf.getKVNamespace("X");
       const y = await mf.getKVNamespace("Y");
       await x.put("k", "in namespace Y");
@@ -53,7 +53,7 @@ for (const backend of backends) {
     });
 
     test("getKVNamespace of an unknown binding → an Error naming it", async (t) => {
-      const { mf } = miniflareFor(t, backend, { kvNamespaces: ["NS"] });
+      const { mf } = await miniflareFor(t, backend, { kvNamespaces: ["NS"] });
       await rejectsAsync(() => mf.getKVNamespace("MISSING_BINDING"),
         (e) => e instanceof Error && e.message.includes("MISSING_BINDING") && e.message.includes("kvNamespaces"));
       const none = new Miniflare({ kvPersist: false });
@@ -62,7 +62,7 @@ for (const backend of backends) {
     });
 
     test("getBindings returns every binding, on the same storage", async (t) => {
-      const { mf } = miniflareFor(t, backend, { kvNamespaces: { A: "a", B: "b" } });
+      const { mf } = await miniflareFor(t, backend, { kvNamespaces: { A: "a", B: "b" } });
       const env = await mf.getBindings();
       assert.deepEqual(Object.keys(env).sort(), ["A", "B"]);
       await env.A.put("k", "v");
@@ -72,7 +72,7 @@ for (const backend of backends) {
     });
 
     test("setOptions keeps the data and re-binds namespaces", async (t) => {
-      const { mf, persist } = miniflareFor(t, backend, { kvNamespaces: ["NS"] });
+      const { mf, persist } = await miniflareFor(t, backend, { kvNamespaces: ["NS"] });
       await (await mf.getKVNamespace("NS")).put("k", "kept", { metadata: 1 });
       await mf.setOptions({ kvNamespaces: ["NS", "NEW"], kvPersist: persist });
       const ns = await mf.getKVNamespace("NS");
@@ -84,7 +84,7 @@ for (const backend of backends) {
     });
 
     test("dispose is idempotent; afterwards every use is a clear Error", async () => {
-      const persist = backend.persist();
+      const persist = await backend.persist();
       const mf = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist });
       const ns = await mf.getKVNamespace("NS");
       await ns.put("k", "v");
@@ -105,7 +105,7 @@ for (const backend of backends) {
     });
 
     test("two instances on one kvPersist: shared when persistent, private in memory", async () => {
-      const persist = backend.persist();
+      const persist = await backend.persist();
       const writer = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist });
       await (await writer.getKVNamespace("NS")).put("k", "v", { metadata: { m: 1 } });
       await writer.dispose();

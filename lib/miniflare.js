@@ -10,6 +10,10 @@ const { resolvePersist } = require("./persist");
 const { withWranglerConfig } = require("./config");
 const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
 
+function isRemote(location) {
+  return /^rediss?:\/\//i.test(location);
+}
+
 /** `kvNamespaces` → Map<binding, namespace id>. */
 function resolveNamespaces(kvNamespaces) {
   const bindings = new Map();
@@ -41,7 +45,8 @@ function resolveNamespaces(kvNamespaces) {
 class Miniflare {
   #bindings = new Map(); // binding → namespace id
   #location = "memory:";
-  #store = null;
+  #store = null; // NativeStore, or null until a Redis store has connected
+  #connecting = null; // Promise<NativeStore> while connecting to Redis
   #namespaces = new Map(); // binding → KVNamespace
   #disposed = false;
   #workerSpec = null; // what to load, from script/scriptPath/modules/modulesRules
@@ -58,8 +63,10 @@ class Miniflare {
     const location = resolvePersist(options.kvPersist);
     // Keep the store (and so in-memory data) when persistence is unchanged.
     if (this.#store === null || location !== this.#location) {
-      const store = new NativeStore(location);
-      this.#store?.dispose();
+      // Local stores open now (errors throw from the constructor); Redis
+      // connects on first use, because connecting is asynchronous.
+      const store = isRemote(location) ? null : new NativeStore(location);
+      this.#closeStore();
       this.#store = store;
       this.#location = location;
     }
@@ -116,6 +123,30 @@ class Miniflare {
     return (await this.#loadWorker()).files();
   }
 
+  /** The native store, connecting to Redis on first use (and again after a
+   * failed attempt, so a server that comes back is picked up). */
+  async #openStore() {
+    if (this.#store !== null) return this.#store;
+    const location = this.#location;
+    this.#connecting ??= NativeStore.connect(location).finally(() => {
+      this.#connecting = null;
+    });
+    const store = await this.#connecting;
+    if (this.#disposed || location !== this.#location) {
+      // Options changed or dispose() ran while connecting.
+      store.dispose();
+      this.#checkOpen();
+      return this.#openStore();
+    }
+    this.#store ??= store;
+    return this.#store;
+  }
+
+  #closeStore() {
+    this.#store?.dispose();
+    this.#store = null;
+  }
+
   #checkOpen() {
     if (this.#disposed) {
       throw new Error("This Miniflare instance has been disposed: create a new Miniflare() to use KV again.");
@@ -136,7 +167,10 @@ class Miniflare {
           (known.length ? ` (configured: ${known.join(", ")}).` : " (none are configured)."),
       );
     }
-    ns = new KVNamespace(CONSTRUCT, this.#store.namespace(id));
+    const store = await this.#openStore();
+    ns = this.#namespaces.get(name); // another call may have won the race
+    if (ns !== undefined) return ns;
+    ns = new KVNamespace(CONSTRUCT, store.namespace(id));
     this.#namespaces.set(name, ns);
     return ns;
   }
@@ -160,8 +194,7 @@ class Miniflare {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#setWorker(null);
-    this.#store?.dispose();
-    this.#store = null;
+    this.#closeStore();
     this.#namespaces.clear();
   }
 }

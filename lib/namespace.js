@@ -38,6 +38,14 @@ function readGetOptions(arg) {
   return { type: toDOMString(arg), cacheTtl: undefined };
 }
 
+/** Local stores return an ArrayBuffer; Redis returns a Uint8Array that owns
+ * its whole buffer. */
+function toArrayBuffer(bytes) {
+  if (bytes === null || bytes instanceof ArrayBuffer) return bytes;
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+}
+
 function parseJsonOrNull(text) {
   return text === null || text === undefined ? null : JSON.parse(text);
 }
@@ -59,18 +67,18 @@ class KVNamespace {
     try {
       switch (type) {
         case "text":
-          return native.getText(k, cacheTtl, Date.now());
+          return await native.getText(k, cacheTtl, Date.now());
         case "json":
-          return parseJsonOrNull(native.getText(k, cacheTtl, Date.now()));
+          return parseJsonOrNull(await native.getText(k, cacheTtl, Date.now()));
         case "arrayBuffer":
-          return native.getBytes(k, cacheTtl, Date.now());
+          return toArrayBuffer(await native.getBytes(k, cacheTtl, Date.now()));
         case "stream": {
-          const bytes = native.getBytes(k, cacheTtl, Date.now());
-          return bytes === null ? null : toStream(bytes);
+          const bytes = await native.getBytes(k, cacheTtl, Date.now());
+          return bytes === null ? null : toStream(toArrayBuffer(bytes));
         }
         default:
           // An unknown type is only an error when there is a value to convert.
-          if (native.getBytes(k, cacheTtl, Date.now()) === null) return null;
+          if ((await native.getBytes(k, cacheTtl, Date.now())) === null) return null;
           throw unknownType();
       }
     } catch (error) {
@@ -85,7 +93,7 @@ class KVNamespace {
     const k = toKey(key, "GET");
     let entry;
     try {
-      entry = this.#native.getWithMetadata(k, type === "text" || type === "json", cacheTtl, Date.now());
+      entry = await this.#native.getWithMetadata(k, type === "text" || type === "json", cacheTtl, Date.now());
     } catch (error) {
       rethrow(error);
     }
@@ -93,14 +101,16 @@ class KVNamespace {
     let value;
     switch (type) {
       case "text":
-      case "arrayBuffer":
         value = entry.value;
+        break;
+      case "arrayBuffer":
+        value = toArrayBuffer(entry.value);
         break;
       case "json":
         value = JSON.parse(entry.value);
         break;
       case "stream":
-        value = toStream(entry.value);
+        value = toStream(toArrayBuffer(entry.value));
         break;
       default:
         throw unknownType();
@@ -108,12 +118,12 @@ class KVNamespace {
     return { value, metadata: parseJsonOrNull(entry.metadata), cacheStatus: null };
   }
 
-  #getBulk(keys, type, cacheTtl, withMetadata) {
+  async #getBulk(keys, type, cacheTtl, withMetadata) {
     // Array.from, not map: holes convert like `undefined`, as WebIDL does.
     const names = Array.from(keys, (k) => toKey(k, "GET_BULK"));
     let result;
     try {
-      result = this.#native.getBulk(names, type, withMetadata, cacheTtl, Date.now());
+      result = await this.#native.getBulk(names, type, withMetadata, cacheTtl, Date.now());
     } catch (error) {
       rethrow(error);
     }
@@ -160,7 +170,7 @@ class KVNamespace {
       }
     }
     try {
-      this.#native.put(k, bytes, expiration, expirationTtl, metadataJson, unserialisable, Date.now());
+      await this.#native.put(k, bytes, expiration, expirationTtl, metadataJson, unserialisable, Date.now());
     } catch (error) {
       rethrow(error);
     }
@@ -170,7 +180,7 @@ class KVNamespace {
     if (key === undefined) throw missingArgument("delete", 1, "string");
     const k = toKey(key, "DELETE");
     try {
-      this.#native.delete(k);
+      await this.#native.delete(k);
     } catch (error) {
       rethrow(error);
     }
@@ -188,7 +198,7 @@ class KVNamespace {
     }
     let page;
     try {
-      page = this.#native.list(prefix, limit, cursor, Date.now());
+      page = await this.#native.list(prefix, limit, cursor, Date.now());
     } catch (error) {
       rethrow(error);
     }

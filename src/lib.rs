@@ -5,7 +5,9 @@
 
 mod error;
 mod namespace;
+mod remote;
 mod store;
 
 pub use namespace::NativeNamespace;
+pub use remote::NativeRemoteNamespace;
 pub use store::NativeStore;

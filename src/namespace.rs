@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use kv_core::{Bytes, Entry, ListOptions, Now, PutOptions};
+use kv_core::{Bytes, Entry, ListOptions, ListPage, Now, PutOptions};
 use napi::bindgen_prelude::{ArrayBuffer, Either};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::error::{disposed, IntoNapi};
-use crate::store::{LocalKv, SharedBackend};
+use crate::store::{Backend, LocalKv, SharedBackend};
 
 #[napi]
 pub struct NativeNamespace {
@@ -35,6 +35,20 @@ pub struct NativeBulk {
     pub metadata: Vec<Option<String>>,
 }
 
+impl NativeBulk {
+    pub(crate) fn new(entries: Vec<Option<Entry>>, with_metadata: bool) -> Self {
+        let mut values = Vec::with_capacity(entries.len());
+        let mut metadata = Vec::with_capacity(if with_metadata { entries.len() } else { 0 });
+        for entry in entries {
+            if with_metadata {
+                metadata.push(entry.as_ref().and_then(|e| e.metadata.as_ref().map(|m| m.to_string())));
+            }
+            values.push(entry.map(|e| text(&e.value)));
+        }
+        NativeBulk { values, metadata }
+    }
+}
+
 /// One page of `list`. Names are concatenated into one string and cut apart
 /// in JavaScript by their UTF-16 lengths: one string crossing instead of a
 /// thousand.
@@ -48,7 +62,14 @@ pub struct NativeListPage {
     pub cursor: Option<String>,
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn value_bytes(value: Either<String, &[u8]>) -> Bytes {
+    match value {
+        Either::A(s) => Bytes::from(s.into_bytes()),
+        Either::B(b) => Bytes::copy_from_slice(b),
+    }
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -58,9 +79,9 @@ impl NativeNamespace {
     }
 
     fn kv(&self) -> napi::Result<Arc<LocalKv>> {
-        match self.backend.read() {
-            Ok(guard) => guard.clone().ok_or_else(disposed),
-            Err(_) => Err(disposed()),
+        match self.backend.read().as_deref() {
+            Ok(Some(Backend::Local(kv))) => Ok(kv.clone()),
+            _ => Err(disposed()),
         }
     }
 
@@ -122,15 +143,7 @@ impl NativeNamespace {
         now: f64,
     ) -> napi::Result<NativeBulk> {
         let entries = self.kv()?.get_bulk(&self.id, &keys, &value_type, cache_ttl, Now(now)).napi()?;
-        let mut values = Vec::with_capacity(entries.len());
-        let mut metadata = Vec::with_capacity(if with_metadata { entries.len() } else { 0 });
-        for entry in entries {
-            if with_metadata {
-                metadata.push(entry.as_ref().and_then(|e| e.metadata.as_ref().map(|m| m.to_string())));
-            }
-            values.push(entry.map(|e| text(&e.value)));
-        }
-        Ok(NativeBulk { values, metadata })
+        Ok(NativeBulk::new(entries, with_metadata))
     }
 
     #[napi(catch_unwind)]
@@ -145,10 +158,7 @@ impl NativeNamespace {
         metadata_unserialisable: bool,
         now: f64,
     ) -> napi::Result<()> {
-        let bytes = match value {
-            Either::A(s) => Bytes::from(s.into_bytes()),
-            Either::B(b) => Bytes::copy_from_slice(b),
-        };
+        let bytes = value_bytes(value);
         let options = PutOptions { expiration, expiration_ttl, metadata_json, metadata_unserialisable };
         self.kv()?.put(&self.id, &key, bytes, options, Now(now)).napi()
     }
@@ -167,6 +177,12 @@ impl NativeNamespace {
         now: f64,
     ) -> napi::Result<NativeListPage> {
         let page = self.kv()?.list(&self.id, ListOptions { prefix, limit, cursor }, Now(now)).napi()?;
+        Ok(NativeListPage::from(page))
+    }
+}
+
+impl From<ListPage> for NativeListPage {
+    fn from(page: ListPage) -> Self {
         let mut names = String::new();
         let mut name_lengths = Vec::with_capacity(page.keys.len());
         let any_expiration = page.keys.iter().any(|k| k.expiration.is_some());
@@ -183,12 +199,12 @@ impl NativeNamespace {
                 metadata.push(key.metadata.as_ref().map(|m| m.to_string()));
             }
         }
-        Ok(NativeListPage {
+        NativeListPage {
             names,
             name_lengths,
             expirations: any_expiration.then_some(expirations),
             metadata: any_metadata.then_some(metadata),
             cursor: page.cursor,
-        })
+        }
     }
 }

@@ -4,17 +4,28 @@
 
 use std::sync::{Arc, RwLock};
 
-use kv_core::{Kv, MemoryStorage, Storage};
+use kv_core::storage::{RedisStorage, SledStorage};
+use kv_core::{AsyncKv, Kv, MemoryStorage, Storage};
+use napi::bindgen_prelude::Either;
 use napi::{Error, Status};
 use napi_derive::napi;
 
-use crate::error::disposed;
+use crate::error::{disposed, IntoNapi};
 use crate::namespace::NativeNamespace;
+use crate::remote::NativeRemoteNamespace;
 
 pub(crate) type LocalKv = Kv<Box<dyn Storage>>;
+pub(crate) type RemoteKv = AsyncKv<RedisStorage>;
+
+/// Local backends answer on the JavaScript thread; Redis is awaited on
+/// napi's tokio runtime.
+pub(crate) enum Backend {
+    Local(Arc<LocalKv>),
+    Remote(Arc<RemoteKv>),
+}
 
 /// The open backend, or `None` after `dispose()`.
-pub(crate) type SharedBackend = Arc<RwLock<Option<Arc<LocalKv>>>>;
+pub(crate) type SharedBackend = Arc<RwLock<Option<Backend>>>;
 
 #[napi]
 pub struct NativeStore {
@@ -22,40 +33,58 @@ pub struct NativeStore {
     location: String,
 }
 
+fn open_local(location: &str) -> napi::Result<Box<dyn Storage>> {
+    if location == "memory:" {
+        return Ok(Box::new(MemoryStorage::new()));
+    }
+    if let Some(path) = location.strip_prefix("sled:") {
+        return Ok(Box::new(SledStorage::open(path).napi()?));
+    }
+    Err(Error::new(
+        Status::InvalidArg,
+        format!("kvPersist {location:?} is not supported: expected memory:, dir:<path>, sled:<path> or a redis:// URL."),
+    ))
+}
+
+impl NativeStore {
+    fn from_backend(backend: Backend, location: String) -> Self {
+        NativeStore { backend: Arc::new(RwLock::new(Some(backend))), location }
+    }
+}
+
 #[napi]
 impl NativeStore {
-    /// `location` is a normalised persistence target: `memory:` for now.
+    /// Opens a local backend: `memory:`, `dir:<abs path>` or `sled:<abs path>`.
     #[napi(constructor, catch_unwind)]
     pub fn new(location: String) -> napi::Result<Self> {
-        let storage: Box<dyn Storage> = match location.as_str() {
-            "memory:" => Box::new(MemoryStorage::new()),
-            other => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    format!("kvPersist {other:?} is not supported yet: only in-memory storage is available."),
-                ))
-            }
-        };
+        let storage = open_local(&location)?;
         let description = storage.location();
-        Ok(NativeStore {
-            backend: Arc::new(RwLock::new(Some(Arc::new(Kv::new(storage))))),
-            location: description,
-        })
+        Ok(Self::from_backend(Backend::Local(Arc::new(Kv::new(storage))), description))
     }
 
-    /// Where the data lives ("memory", a directory, a URL).
+    /// Connects to Redis (`redis://…`), or joins this process's connection.
+    #[napi(factory, catch_unwind)]
+    pub async fn connect(url: String) -> napi::Result<NativeStore> {
+        let storage = RedisStorage::connect(&url).await.napi()?;
+        let description = kv_core::AsyncStorage::location(&storage);
+        Ok(Self::from_backend(Backend::Remote(Arc::new(AsyncKv::new(storage))), description))
+    }
+
+    /// Where the data lives ("memory", a directory, a URL without password).
     #[napi(getter)]
     pub fn location(&self) -> String {
         self.location.clone()
     }
 
-    /// A handle on namespace `id` of this store.
+    /// A handle on namespace `id`: synchronous for local backends,
+    /// promise-returning for Redis (same method names).
     #[napi(catch_unwind)]
-    pub fn namespace(&self, id: String) -> napi::Result<NativeNamespace> {
-        if self.backend.read().map(|b| b.is_none()).unwrap_or(true) {
-            return Err(disposed());
+    pub fn namespace(&self, id: String) -> napi::Result<Either<NativeNamespace, NativeRemoteNamespace>> {
+        match self.backend.read().as_deref() {
+            Ok(Some(Backend::Local(_))) => Ok(Either::A(NativeNamespace::new(self.backend.clone(), id))),
+            Ok(Some(Backend::Remote(_))) => Ok(Either::B(NativeRemoteNamespace::new(self.backend.clone(), id))),
+            _ => Err(disposed()),
         }
-        Ok(NativeNamespace::new(self.backend.clone(), id))
     }
 
     /// Releases the backend. Idempotent.

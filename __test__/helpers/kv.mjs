@@ -9,7 +9,7 @@ export const { Miniflare, KVNamespace } = require("../../index.js");
 
 /** Runs `fn(ns, mf, persist)` against a fresh Miniflare on `backend`, then disposes it. */
 export async function withKV(backend, fn, { bindings = ["NS"] } = {}) {
-  const persist = backend.persist();
+  const persist = await backend.persist();
   const mf = new Miniflare({ kvNamespaces: bindings, kvPersist: persist });
   try {
     const binding = Array.isArray(bindings) ? bindings[0] : Object.keys(bindings)[0];
