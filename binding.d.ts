@@ -23,13 +23,28 @@ export declare class NativeNamespace {
   list(prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): NativeListPage
 }
 
+export declare class NativeRemoteNamespace {
+  getText(key: string, cacheTtl: number | undefined | null, now: number): Promise<string | null>
+  getBytes(key: string, cacheTtl: number | undefined | null, now: number): Promise<Uint8Array | null>
+  getWithMetadata(key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): Promise<NativeRemoteEntry | null>
+  getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): Promise<NativeBulk>
+  put(key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): Promise<void>
+  delete(key: string): Promise<void>
+  list(prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): Promise<NativeListPage>
+}
+
 export declare class NativeStore {
-  /** `location` is a normalised persistence target: `memory:` for now. */
+  /** Opens a local backend: `memory:`, `dir:<abs path>` or `sled:<abs path>`. */
   constructor(location: string)
-  /** Where the data lives ("memory", a directory, a URL). */
+  /** Connects to Redis (`redis://…`), or joins this process's connection. */
+  static connect(url: string): Promise<NativeStore>
+  /** Where the data lives ("memory", a directory, a URL without password). */
   get location(): string
-  /** A handle on namespace `id` of this store. */
-  namespace(id: string): NativeNamespace
+  /**
+   * A handle on namespace `id`: synchronous for local backends,
+   * promise-returning for Redis (same method names).
+   */
+  namespace(id: string): NativeNamespace | NativeRemoteNamespace
   /** Releases the backend. Idempotent. */
   dispose(): void
 }
@@ -61,4 +76,10 @@ export interface NativeListPage {
   expirations?: Array<number | undefined | null>
   metadata?: Array<string | undefined | null>
   cursor?: string
+}
+
+/** A value read back for `getWithMetadata` (bytes as a Uint8Array). */
+export interface NativeRemoteEntry {
+  value: string | Uint8Array
+  metadata?: string
 }

@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeNamespace = nativeBinding.NativeNamespace
+module.exports.NativeRemoteNamespace = nativeBinding.NativeRemoteNamespace
 module.exports.NativeStore = nativeBinding.NativeStore
