@@ -16,9 +16,8 @@ use kv_core::storage::RedisStorage;
 use kv_core::{AsyncKv, AsyncStorage, Bytes, ListOptions, ListPage, Now, PutOptions};
 use redis::aio::MultiplexedConnection;
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-});
+static RUNTIME: LazyLock<tokio::runtime::Runtime> =
+    LazyLock::new(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
 
 fn run<F: std::future::Future>(test: F) -> F::Output {
     RUNTIME.block_on(test)
@@ -49,7 +48,14 @@ impl RedisServer {
         if tls {
             let made = Command::new("openssl")
                 .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", "key.pem", "-out", "cert.pem"])
+                .args([
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "cert.pem",
+                ])
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -78,7 +84,14 @@ impl RedisServer {
         command.args(["--daemonize", "no", "--loglevel", "warning", "--dir"]).arg(&self.dir);
         if self.tls {
             command.args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"]);
-            command.args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem", "--tls-ca-cert-file", "cert.pem"]);
+            command.args([
+                "--tls-cert-file",
+                "cert.pem",
+                "--tls-key-file",
+                "key.pem",
+                "--tls-ca-cert-file",
+                "cert.pem",
+            ]);
             command.current_dir(&self.dir);
         } else {
             command.args(["--port", &port]);
@@ -164,7 +177,13 @@ async fn get(kv: &AsyncKv<RedisStorage>, ns: &str, key: &str, at: Now) -> Option
     kv.get(ns, key, None, at).await.unwrap().map(|e| String::from_utf8(e.value.to_vec()).unwrap())
 }
 
-async fn list(kv: &AsyncKv<RedisStorage>, ns: &str, prefix: Option<&str>, limit: i32, cursor: Option<String>) -> ListPage {
+async fn list(
+    kv: &AsyncKv<RedisStorage>,
+    ns: &str,
+    prefix: Option<&str>,
+    limit: i32,
+    cursor: Option<String>,
+) -> ListPage {
     let options = ListOptions { prefix: prefix.map(Into::into), limit: Some(limit), cursor };
     kv.list(ns, options, now()).await.unwrap()
 }
@@ -406,7 +425,11 @@ fn miniflare2_data_is_read_including_list() {
             let kv = &kv;
             async move {
                 let entry = kv.get("NS", key, None, now()).await.unwrap().unwrap();
-                (String::from_utf8(entry.value.to_vec()).unwrap(), entry.metadata.as_deref().map(str::to_owned), entry.expiration)
+                (
+                    String::from_utf8(entry.value.to_vec()).unwrap(),
+                    entry.metadata.as_deref().map(str::to_owned),
+                    entry.expiration,
+                )
             }
         };
         assert_eq!(read("plain").await, ("1".into(), None, None));
@@ -418,11 +441,7 @@ fn miniflare2_data_is_read_including_list() {
         assert_eq!(get(&kv, "NS", "ttl", Now((in_an_hour * 1000) as f64)).await, None);
 
         let page = list(&kv, "NS", None, 1000, None).await;
-        let listed: Vec<_> = page
-            .keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.metadata.as_deref(), k.expiration))
-            .collect();
+        let listed: Vec<_> = page.keys.iter().map(|k| (k.name.as_str(), k.metadata.as_deref(), k.expiration)).collect();
         assert_eq!(
             listed,
             [
@@ -441,6 +460,27 @@ fn miniflare2_data_is_read_including_list() {
         kv.delete("NS", "plain").await.unwrap();
         assert_eq!(list_all(&kv, "NS", None, 2).await, ["both", "lookalike", "meta", "new", "ttl"]);
         assert_eq!(list_all(&kv, "OTHER", None, 1000).await, ["elsewhere"]);
+    });
+}
+
+#[test]
+fn concurrent_first_lists_of_miniflare2_data_all_see_every_key() {
+    run(async {
+        let server = RedisServer::start();
+        let mut raw = server.raw().await;
+        for i in 0..300 {
+            let _: () = raw_command(&mut raw, &["SET", &format!("NS:value:k{i:03}"), "v"]).await;
+        }
+        let kv = std::sync::Arc::new(open(&server).await);
+        let lists: Vec<_> = (0..8)
+            .map(|_| {
+                let kv = kv.clone();
+                tokio::spawn(async move { list_all(&kv, "NS", None, 1000).await })
+            })
+            .collect();
+        for list in lists {
+            assert_eq!(list.await.unwrap(), (0..300).map(|i| format!("k{i:03}")).collect::<Vec<_>>());
+        }
     });
 }
 
@@ -531,7 +571,8 @@ fn redis_down_gives_a_clear_error_and_recovery_needs_nothing() {
         }
         eprintln!("4 calls failed in {:?} while Redis was down", started.elapsed());
         // A new connect while it is down fails the same way.
-        let message = without_hanging(RedisStorage::connect(&format!("{}/0", server.url()))).await.err().unwrap().to_string();
+        let message =
+            without_hanging(RedisStorage::connect(&format!("{}/0", server.url()))).await.err().unwrap().to_string();
         assert!(message.starts_with(&format!("Could not reach Redis at {}/0: ", server.url())), "{message}");
 
         // Same port, empty server (no persistence): the same object works.

@@ -156,8 +156,7 @@ fn paging_over_many_keys_while_deleting() {
             None => break,
         }
     }
-    let expected: Vec<String> =
-        (0..2500).filter(|i| *i != 1000 && *i != 2001).map(|i| format!("item{i:05}")).collect();
+    let expected: Vec<String> = (0..2500).filter(|i| *i != 1000 && *i != 2001).map(|i| format!("item{i:05}")).collect();
     assert_eq!(seen, expected);
 }
 

@@ -99,6 +99,9 @@ return 0
 
 struct SharedConnection {
     manager: ConnectionManager,
+    /// Lets one index build run at a time, so that concurrent first lists
+    /// of a Miniflare 2 namespace do not all scan the keyspace.
+    index_build: tokio::sync::Mutex<()>,
     /// The URL with any password hidden, for messages.
     display_url: String,
 }
@@ -138,12 +141,12 @@ impl RedisStorage {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(Duration::from_millis(500));
-        let manager = match tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config)).await
-        {
-            Ok(Ok(manager)) => manager,
-            Ok(Err(e)) => return Err(unreachable_error(&display_url, &describe(url, &e))),
-            Err(_) => return Err(unreachable_error(&display_url, &no_answer())),
-        };
+        let manager =
+            match tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config)).await {
+                Ok(Ok(manager)) => manager,
+                Ok(Err(e)) => return Err(unreachable_error(&display_url, &describe(url, &e))),
+                Err(_) => return Err(unreachable_error(&display_url, &no_answer())),
+            };
 
         let mut registry = connections();
         // Another caller may have connected meanwhile: share theirs.
@@ -151,7 +154,7 @@ impl RedisStorage {
             return Ok(RedisStorage { shared });
         }
         registry.retain(|_, connection| connection.strong_count() > 0);
-        let shared = Arc::new(SharedConnection { manager, display_url });
+        let shared = Arc::new(SharedConnection { manager, index_build: Default::default(), display_url });
         registry.insert(url.to_owned(), Arc::downgrade(&shared));
         Ok(RedisStorage { shared })
     }
@@ -210,10 +213,20 @@ impl RedisStorage {
     }
 
     /// Adds every existing key of `namespace` to its index, then marks it
-    /// complete. Runs once per namespace, for data written by Miniflare 2; a
-    /// concurrent duplicate run is harmless.
+    /// complete. Runs once per namespace, for data written by Miniflare 2 (a
+    /// duplicate run, say from another process, is harmless).
     async fn build_index(&self, namespace: &str) -> Result<()> {
         let index = index_key(namespace);
+        let _one_at_a_time = self.shared.index_build.lock().await;
+        let built: Option<String> = self
+            .round_trip(|mut connection| {
+                let index = index.as_slice();
+                async move { ::redis::cmd("ZSCORE").arg(index).arg(INDEX_BUILT_MARKER).query_async(&mut connection).await }
+            })
+            .await?;
+        if built.is_some() {
+            return Ok(()); // built while we waited
+        }
         let pattern = format!("{}:value:*", escape_glob(namespace));
         let name_start = namespace.len() + ":value:".len();
         let mut cursor: u64 = 0;
@@ -479,8 +492,7 @@ impl StoredMeta {
     fn parse(key: &str, meta: Option<&[u8]>) -> StoredMeta {
         let Some(meta) = meta else { return StoredMeta::Miniflare2 { metadata: None } };
         let text = String::from_utf8_lossy(meta);
-        parse_record(key, &text)
-            .unwrap_or_else(|| StoredMeta::Miniflare2 { metadata: Some(Arc::from(text.as_ref())) })
+        parse_record(key, &text).unwrap_or_else(|| StoredMeta::Miniflare2 { metadata: Some(Arc::from(text.as_ref())) })
     }
 }
 
