@@ -26,7 +26,31 @@ export interface MiniflareOptions {
    * database. Relative paths resolve against `process.cwd()`.
    */
   kvPersist?: boolean | string;
+
+  /** The Worker's source. With `modules: true` an ES module whose default
+   * export has `fetch(request, env, ctx)`; otherwise a service-worker script
+   * (`addEventListener("fetch", …)`) that sees bindings as globals. */
+  script?: string;
+  /** A file holding the Worker (relative and bare imports resolve from it). */
+  scriptPath?: string;
+  /** Whether the script is an ES module Worker; detected from its syntax when absent. */
+  modules?: boolean;
+  /** How imported files load, as wrangler's `rules` (added to its defaults). */
+  modulesRules?: ModuleRule[];
+  /** `true` finds wrangler.toml / wrangler.json / wrangler.jsonc in the working
+   * directory; a string names the file. Explicit options override it. */
+  wranglerConfigPath?: boolean | string;
+  /** The `[env.<name>]` section of the wrangler config to use. */
+  wranglerConfigEnv?: string;
 }
+
+export interface ModuleRule {
+  type: "ESModule" | "CommonJS" | "Text" | "Data" | "CompiledWasm";
+  include: string | string[];
+}
+
+/** A Worker's Response, plus the promises it passed to `ctx.waitUntil()`. */
+export type DispatchFetchResponse = Response & { waitUntil(): Promise<unknown[]> };
 
 export declare class Miniflare {
   constructor(options?: MiniflareOptions);
@@ -41,6 +65,11 @@ export declare class Miniflare {
   setOptions(options: MiniflareOptions): Promise<void>;
   /** Closes files, databases and connections. Idempotent. */
   dispose(): Promise<void>;
+  /** Resolves once the Worker (if any) has loaded; rejects with its load error. */
+  readonly ready: Promise<void>;
+  /** Sends a request to the Worker and resolves to its Response; a Worker
+   * exception rejects with the Worker's own error. */
+  dispatchFetch(input: RequestInfo | URL, init?: RequestInit): Promise<DispatchFetchResponse>;
 }
 
 /** The value types `get`/`getWithMetadata` can return a value as. */

@@ -187,3 +187,21 @@ void typedKeys;
 new KVNamespace();
 // @ts-expect-error the binding name is required
 void new Miniflare().getKVNamespace();
+
+// Running a Worker against the bindings.
+async function workers(): Promise<void> {
+  const mf = new Miniflare({
+    modules: true,
+    script: `export default { async fetch(req, env) { return new Response(await env.NS.get("k")); } }`,
+    kvNamespaces: ["NS"],
+    modulesRules: [{ type: "Text", include: "**/*.txt" }],
+    wranglerConfigPath: false,
+  });
+  await mf.ready;
+  const res = await mf.dispatchFetch("http://localhost:8787/", { method: "GET" });
+  expectType<Equal<Awaited<ReturnType<typeof res.text>>, string>>(true);
+  await res.waitUntil();
+  // @ts-expect-error modules is a boolean
+  void new Miniflare({ modules: "yes" });
+}
+void workers;
