@@ -3,6 +3,7 @@
 //! "now", and list pagination.
 
 use bytes::Bytes;
+use futures_util::future::try_join_all;
 
 use crate::entry::{Entry, Now};
 use crate::error::{KvError, Op, Result};
@@ -129,10 +130,8 @@ impl<S: AsyncStorage> AsyncKv<S> {
     ) -> Result<Vec<Option<Entry>>> {
         check_bulk_request(keys, value_type)?;
         check_cache_ttl(Op::GetBulk, cache_ttl)?;
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in keys {
-            entries.push(self.storage.get(ns, key, now).await?);
-        }
+        // Concurrent reads: on a multiplexed connection they share round trips.
+        let entries = try_join_all(keys.iter().map(|key| self.storage.get(ns, key, now))).await?;
         check_bulk_result(&entries, value_type)?;
         Ok(entries)
     }
