@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use kv_core::storage::{RedisStorage, SledStorage};
+use kv_core::storage::{DirStorage, RedisStorage, SledStorage};
 use kv_core::{AsyncKv, Kv, MemoryStorage, Storage};
 use napi::bindgen_prelude::Either;
 use napi::{Error, Status};
@@ -36,6 +36,9 @@ pub struct NativeStore {
 fn open_local(location: &str) -> napi::Result<Box<dyn Storage>> {
     if location == "memory:" {
         return Ok(Box::new(MemoryStorage::new()));
+    }
+    if let Some(path) = location.strip_prefix("dir:") {
+        return Ok(Box::new(DirStorage::open(path).napi()?));
     }
     if let Some(path) = location.strip_prefix("sled:") {
         return Ok(Box::new(SledStorage::open(path).napi()?));
