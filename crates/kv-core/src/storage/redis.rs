@@ -9,6 +9,10 @@
 //! | `<namespace>:meta:<key>`  | string     | the record `{"key":<key>,"expiration":<unix s>,"metadata":<JSON>}`; `expiration` and `metadata` are left out when absent, `metadata` is the caller's JSON text verbatim. Written with every put, so a get is one `MGET`. |
 //! | `<namespace>:index`       | sorted set | every key name of the namespace, all with score 0, so `ZRANGEBYLEX` lists them in byte order; plus the member `""` (never a valid key) marking that the index is complete |
 //!
+//! `<namespace>` is the namespace id with `%` and `:` percent-escaped (`a:b` → `a%3Ab`), so
+//! that no two namespaces' key names can coincide; names without those characters are
+//! written as they are, as Miniflare 2 wrote them.
+//!
 //! A key with an expiration gets the same Redis expiry (`EXPIREAT`) on its
 //! value and meta keys; the index member stays until a `list` finds it dead.
 //! Every write is one `MULTI`/`EXEC`. Visibility always follows the caller's
@@ -45,6 +49,7 @@
 //! Every round trip is bounded: Redis down or silent means a
 //! `KvError::Storage` naming the URL within [`CALL_DEADLINE`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
@@ -227,8 +232,9 @@ impl RedisStorage {
         if built.is_some() {
             return Ok(()); // built while we waited
         }
-        let pattern = format!("{}:value:*", escape_glob(namespace));
-        let name_start = namespace.len() + ":value:".len();
+        let namespace_part = namespace_part(namespace);
+        let pattern = format!("{}:value:*", escape_glob(&namespace_part));
+        let name_start = namespace_part.len() + ":value:".len();
         let mut cursor: u64 = 0;
         loop {
             let (next, found): (u64, Vec<Vec<u8>>) = self
@@ -540,16 +546,28 @@ fn redis_expiry(expiration: UnixSeconds) -> UnixSeconds {
     }
 }
 
+/// The namespace as it starts Redis key names. Miniflare 2 used the raw name,
+/// which lets namespace "n" key "x:value:y" and namespace "n:value:x" key "y"
+/// share one Redis key. Escaping `:` (and `%`) in the namespace makes the
+/// first `:` the end of the namespace, so names never alias; plain names
+/// (every Miniflare 2 binding name) are unchanged.
+fn namespace_part(namespace: &str) -> Cow<'_, str> {
+    if !namespace.contains([':', '%']) {
+        return Cow::Borrowed(namespace);
+    }
+    Cow::Owned(namespace.replace('%', "%25").replace(':', "%3A"))
+}
+
 fn value_key(namespace: &str, key: &str) -> Vec<u8> {
-    format!("{namespace}:value:{key}").into_bytes()
+    format!("{}:value:{key}", namespace_part(namespace)).into_bytes()
 }
 
 fn meta_key(namespace: &str, key: &str) -> Vec<u8> {
-    format!("{namespace}:meta:{key}").into_bytes()
+    format!("{}:meta:{key}", namespace_part(namespace)).into_bytes()
 }
 
 fn index_key(namespace: &str) -> Vec<u8> {
-    format!("{namespace}:index").into_bytes()
+    format!("{}:index", namespace_part(namespace)).into_bytes()
 }
 
 /// `ZRANGEBYLEX` bounds for the request: from the prefix (inclusive) or
