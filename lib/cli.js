@@ -207,38 +207,42 @@ async function main(argv = process.argv) {
     return 1;
   }
 
+  // Handle Ctrl-C before announcing anything: a signal sent as soon as the
+  // address is printed must shut down cleanly, not kill the process.
+  let watcher = null;
+  let stopping = false;
+  let resolveExit;
+  const exited = new Promise((resolve) => (resolveExit = resolve));
+  const stop = async (signal) => {
+    if (stopping) {
+      // A second Ctrl-C: stop waiting for open requests.
+      process.exit(130);
+    }
+    stopping = true;
+    log(`\n${signal} received: shutting down`);
+    watcher?.close();
+    server.close();
+    server.closeIdleConnections();
+    // Requests still running get a moment to finish, then their sockets close.
+    const force = setTimeout(() => server.closeAllConnections(), 2000);
+    force.unref();
+    await new Promise((done) => server.once("close", done));
+    await mf.dispose();
+    resolveExit(0);
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
   const { port } = server.address();
   const shownHost = flags.host.includes(":") ? `[${flags.host}]` : flags.host;
   log(`KV Namespaces: ${info.namespaces}`);
   log(`KV Persistence: ${info.persistence}`);
   if (info.scriptPath) log(`Worker: ${path.relative(process.cwd(), info.scriptPath) || info.scriptPath}`);
   // Watch before announcing the address, so an edit made once it is printed is seen.
-  const watcher = flags.watch ? await startWatching(mf, options, log) : null;
+  watcher = flags.watch ? await startWatching(mf, options, log) : null;
   if (watcher) log("Watching the Worker's files for changes");
   log(`Listening on http://${shownHost}:${port}`);
-
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = async (signal) => {
-      if (stopping) {
-        // A second Ctrl-C: stop waiting for open requests.
-        process.exit(130);
-      }
-      stopping = true;
-      log(`\n${signal} received: shutting down`);
-      watcher?.close();
-      server.close();
-      server.closeIdleConnections();
-      // Requests still running get a moment to finish, then their sockets close.
-      const force = setTimeout(() => server.closeAllConnections(), 2000);
-      force.unref();
-      await new Promise((done) => server.once("close", done));
-      await mf.dispose();
-      resolve(0);
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
+  return exited;
 }
 
 /** Watches the Worker's files and the wrangler config; reloads on change. */
