@@ -280,7 +280,8 @@ impl Namespace {
     fn lock_file(&self, create: bool) -> Result<Option<Arc<LockFile>>> {
         let mut slot = lock(&self.lock_file);
         if let Some(current) = slot.as_ref() {
-            if (current.writable || !create) && !is_unlinked(&current.file) {
+            // Writers check for a deleted lock file after locking it.
+            if (current.writable || !create) && (create || !is_unlinked(&current.file)) {
                 return Ok(Some(current.clone()));
             }
             *slot = None;
@@ -303,6 +304,14 @@ impl Namespace {
             }
             Err(e) if !create && is_absent(&e) => Ok(None),
             Err(e) => Err(io_error("open", &path, e)),
+        }
+    }
+
+    /// Drops `stale` from the cache (if still cached) so the next call reopens.
+    fn forget_lock_file(&self, stale: &Arc<LockFile>) {
+        let mut slot = lock(&self.lock_file);
+        if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, stale)) {
+            *slot = None;
         }
     }
 
@@ -483,6 +492,7 @@ impl DirStorage {
             // new one instead.
             if is_unlinked(&lock_file.file) {
                 let _ = lock_file.file.unlock();
+                ns.forget_lock_file(&lock_file);
                 continue;
             }
             break lock_file;
@@ -626,7 +636,11 @@ impl DirStorage {
             value_hash: Some(value_hash(&entry.value)),
             value_from: Some(value_temp.clone()),
         };
-        let (meta_temp, stamp) = self.create_temp(&dir, ".meta", meta.render().as_bytes())?;
+        let (meta_temp, meta_file) = self.create_temp(&dir, ".meta", meta.render().as_bytes())?;
+        // Renaming keeps inode, size and mtime: this is the stamp the index
+        // will see.
+        let stamp = meta_file.metadata().map(|md| FileStamp::of(&md)).map_err(|e| io_error("read", &dir.join(&meta_temp), e))?;
+        drop(meta_file);
         let meta_path = dir.join(meta_rel(name));
         self.checkpoint()?;
         rename(&dir.join(&meta_temp), &meta_path)?;
@@ -640,9 +654,9 @@ impl DirStorage {
         Ok(Some(CachedMeta { stamp, read_at: SystemTime::now(), meta: Ok(meta) }))
     }
 
-    /// Creates a new temporary file holding `bytes`; returns its name and
-    /// identity.
-    fn create_temp(&self, dir: &Path, suffix: &str, bytes: &[u8]) -> Result<(String, FileStamp)> {
+    /// Creates a new temporary file holding `bytes`; returns its name and the
+    /// open file.
+    fn create_temp(&self, dir: &Path, suffix: &str, bytes: &[u8]) -> Result<(String, File)> {
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         loop {
             let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -657,8 +671,7 @@ impl DirStorage {
             };
             self.checkpoint()?;
             file.write_all(bytes).map_err(|e| io_error("write", &path, e))?;
-            let md = file.metadata().map_err(|e| io_error("read", &path, e))?;
-            return Ok((name, FileStamp::of(&md)));
+            return Ok((name, file));
         }
     }
 
@@ -846,11 +859,7 @@ fn remove_file(path: &Path) -> Result<()> {
 
 /// A meta file: `None` if absent, `Some(Err)` if it cannot be parsed.
 fn read_meta_file(path: &Path) -> Result<Option<std::result::Result<MetaFile, String>>> {
-    match fs::read(path) {
-        Ok(text) => Ok(Some(MetaFile::parse(&text))),
-        Err(e) if is_absent(&e) => Ok(None),
-        Err(e) => Err(io_error("read", path, e)),
-    }
+    Ok(read_file(path)?.map(|(text, _)| MetaFile::parse(&text)))
 }
 
 fn read_meta(path: &Path) -> Result<Option<MetaFile>> {
@@ -886,6 +895,13 @@ fn inspect(dir: &Path, rel: &str) -> Result<(bool, Option<std::result::Result<Me
 
 /// Whether the value file at `rel` is `key`'s.
 fn owns(dir: &Path, rel: &str, key: &str) -> Result<bool> {
+    if !is_value_rel(rel) {
+        return Ok(false);
+    }
+    match fs::symlink_metadata(dir.join(rel)) {
+        Err(e) if is_absent(&e) => return Ok(false),
+        _ => {}
+    }
     Ok(match inspect(dir, rel)? {
         (true, Some(Ok(meta))) => meta.key.as_deref().unwrap_or(rel) == key,
         (true, None) => rel == key,
@@ -893,8 +909,10 @@ fn owns(dir: &Path, rel: &str, key: &str) -> Result<bool> {
     })
 }
 
-/// Reads a value file, or `None` if there is none; with its identity.
-fn read_value(path: &Path) -> Result<Option<(Bytes, (u64, u64))>> {
+/// Reads a whole file, or `None` if there is none; with its identity.
+/// Files of this layout never change once renamed into place, so the size
+/// from `fstat` is the size to read (no extra read to find the end).
+fn read_file(path: &Path) -> Result<Option<(Vec<u8>, (u64, u64))>> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if is_absent(&e) => return Ok(None),
@@ -904,9 +922,23 @@ fn read_value(path: &Path) -> Result<Option<(Bytes, (u64, u64))>> {
     if md.is_dir() {
         return Ok(None);
     }
-    let mut bytes = Vec::with_capacity(md.len() as usize);
-    file.read_to_end(&mut bytes).map_err(|e| io_error("read", path, e))?;
-    Ok(Some((Bytes::from(bytes), file_id(&md))))
+    let len = md.len() as usize;
+    let mut bytes = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break, // shrunk by someone outside this protocol
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("read", path, e)),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(Some((bytes, file_id(&md))))
+}
+
+fn read_value(path: &Path) -> Result<Option<(Bytes, (u64, u64))>> {
+    Ok(read_file(path)?.map(|(bytes, id)| (Bytes::from(bytes), id)))
 }
 
 /// The value of an unfinished write, if `meta` names a temporary file that
@@ -941,18 +973,20 @@ fn read_slot(dir: &Path, rel: &str, key: &str) -> Result<Slot> {
     let meta_path = dir.join(meta_rel(rel));
     for _ in 0..READ_ATTEMPTS {
         let value = read_value(&value_path)?;
-        let meta = read_meta(&meta_path)?;
         let owner_is_key = |meta: &MetaFile| meta.key.as_deref().unwrap_or(rel) == key;
         let Some((value, id)) = value else {
-            // A new key whose write has not renamed its value yet.
-            return Ok(match meta {
-                Some(meta) if owner_is_key(&meta) => match pending_value(dir, &meta)? {
+            // A new key whose write has not renamed its value yet. Without a
+            // value file, a meta file that cannot be parsed is no entry's
+            // (Miniflare 2 stored a key named `<name>.meta.json` there).
+            return Ok(match read_meta_file(&meta_path)? {
+                Some(Ok(meta)) if owner_is_key(&meta) => match pending_value(dir, &meta)? {
                     Some(pending) => Slot::Found(Found { entry: entry_from(pending, Some(&meta)), pending: true }),
                     None => Slot::Missing,
                 },
                 _ => Slot::Missing,
             });
         };
+        let meta = read_meta(&meta_path)?;
         // The meta file must describe the value we read: if the value file
         // was replaced meanwhile, both reads are repeated.
         match fs::metadata(&value_path) {

@@ -275,3 +275,22 @@ impl Walk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_meta_file_is_trusted_only_if_it_was_old_when_read() {
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let stamp = FileStamp { ino: 7, size: 40, mtime: Some(mtime) };
+        let cached = |read_at| CachedMeta { stamp, read_at, meta: Ok(MetaFile::default()) };
+        // Read in the same instant it was written: a replacement with the
+        // same inode, size and (coarse) mtime would be indistinguishable.
+        assert!(!cached(mtime + Duration::from_millis(3)).still_valid(&stamp));
+        assert!(cached(mtime + Duration::from_secs(2)).still_valid(&stamp));
+        let replaced = FileStamp { ino: 8, ..stamp };
+        assert!(!cached(mtime + Duration::from_secs(2)).still_valid(&replaced));
+        assert!(!cached(mtime + Duration::from_secs(2)).still_valid(&FileStamp { mtime: None, ..stamp }));
+    }
+}
