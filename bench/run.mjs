@@ -82,8 +82,27 @@ function describeAddon(file) {
     bytes: bytes.length,
     sha256: crypto.createHash("sha256").update(bytes).digest("hex").slice(0, 16),
     modified: fs.statSync(file).mtime.toISOString(),
-    debugBuild: bytes.includes(".debug_info"),
+    debugBuild: elfSectionNames(bytes).includes(".debug_info"),
   };
+}
+
+// Section names of a 64-bit little-endian ELF file (the Linux addon). The
+// string ".debug_info" also occurs inside release builds (the backtrace code
+// looks for such sections), so only a real section header counts.
+function elfSectionNames(bytes) {
+  if (bytes.readUInt32BE(0) !== 0x7f454c46 || bytes[4] !== 2 || bytes[5] !== 1) return [];
+  const sectionsAt = Number(bytes.readBigUInt64LE(0x28));
+  const entrySize = bytes.readUInt16LE(0x3a);
+  const count = bytes.readUInt16LE(0x3c);
+  const namesIndex = bytes.readUInt16LE(0x3e);
+  const header = (i) => sectionsAt + i * entrySize;
+  const namesAt = Number(bytes.readBigUInt64LE(header(namesIndex) + 0x18));
+  const names = [];
+  for (let i = 0; i < count; i++) {
+    const start = namesAt + bytes.readUInt32LE(header(i));
+    names.push(bytes.toString("latin1", start, bytes.indexOf(0, start)));
+  }
+  return names;
 }
 
 function snapshotPackage(stamp) {
