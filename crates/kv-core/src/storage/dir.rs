@@ -8,6 +8,7 @@
 //! <root>/<namespace>/<name>.meta.json    {"key":…,"expiration":…,"metadata":…,"valueHash":…,"valueFrom":…}
 //! <root>/<namespace>/.^kv-lock           lock + generation counter (internal)
 //! <root>/<namespace>/.^kv-tmp-*          a write in progress (internal)
+//! <root>/<namespace>/.^kv-index          parsed meta files, a cache (internal)
 //! ```
 //!
 //! `<name>` comes from [`names::file_name`]: plain names (`user-123`,
@@ -90,6 +91,13 @@
 //! mtime changed. Our own writes update it in place. `get` never uses cached
 //! data, so another process's writes are seen by the next call either way.
 //!
+//! The parsed meta files are also saved to `.^kv-index` when the storage is
+//! dropped (and after a scan that had to read many), so that the next process
+//! checks each meta file with a `stat` instead of reading it. That saved index
+//! is only a cache: an entry is used only while its file's inode, size and
+//! mtime are unchanged (and, unless the generation counter is still the one
+//! it was saved at, only if the file was already old when it was read).
+//!
 //! Expired entries are invisible; `get` and `list` delete those they meet
 //! when the lock is free.
 //!
@@ -102,6 +110,8 @@
 mod index;
 mod meta;
 mod names;
+// Namespace registry (`.^kv-namespaces.json`), namespace deletion.
+mod registry;
 #[cfg(test)]
 mod tests;
 
@@ -126,6 +136,9 @@ use crate::list::ListRequest;
 pub use self::names::{decode_file_name, file_name as encode_file_name};
 
 const LOCK_FILE: &str = ".^kv-lock";
+const SAVED_INDEX_FILE: &str = ".^kv-index";
+/// A scan that had to read this many meta files saves the index at once.
+const SAVE_INDEX_AFTER_READS: usize = 1000;
 const TEMP_PREFIX: &str = ".^kv-tmp-";
 /// Reads of a key that keeps changing under the reader before giving up.
 const READ_ATTEMPTS: usize = 16;
@@ -146,6 +159,20 @@ struct Namespace {
     /// Serialises this process's writers; `flock` serialises processes.
     writer: Mutex<()>,
     index: Mutex<Option<Index>>,
+    own: Mutex<OwnWrites>,
+}
+
+/// Meta files this instance wrote, kept even before any `list` builds the
+/// index, so that the index saved on drop spares the next process from
+/// reading them.
+#[derive(Default)]
+struct OwnWrites {
+    metas: HashMap<String, CachedMeta>,
+    /// Generation after our last write. An entry is `exact` while no other
+    /// process wrote after it.
+    gen: Option<u64>,
+    /// Something a saved index would gain: own writes, or meta files read.
+    unsaved: bool,
 }
 
 struct LockFile {
@@ -211,14 +238,16 @@ fn key_file_name(key: &str) -> Result<String> {
 }
 
 /// Which file an open handle and a path refer to.
+type FileId = (u64, u64);
+
 #[cfg(unix)]
-fn file_id(md: &fs::Metadata) -> (u64, u64) {
+fn file_id(md: &fs::Metadata) -> FileId {
     use std::os::unix::fs::MetadataExt;
     (md.dev(), md.ino())
 }
 
 #[cfg(not(unix))]
-fn file_id(md: &fs::Metadata) -> (u64, u64) {
+fn file_id(md: &fs::Metadata) -> FileId {
     let nanos = md.modified().ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
     (md.len(), nanos.map_or(0, |d| d.as_nanos() as u64))
 }
@@ -328,11 +357,40 @@ impl Namespace {
         }
     }
 
-    /// Applies a finished write of ours to the index, if one is built. It
-    /// stays trusted only if nothing else changed the namespace meanwhile.
-    fn note_write(&self, gen_before: u64, gen_after: u64, layout_changed: bool, apply: impl FnOnce(&mut Index)) {
+    /// Applies a finished write of ours to the index, if one is built, and
+    /// to the record of own meta files. It stays trusted only if nothing else
+    /// changed the namespace meanwhile.
+    fn note_write(
+        &self,
+        gen_before: u64,
+        gen_after: u64,
+        layout_changed: bool,
+        metas: &[(String, Option<CachedMeta>)],
+        apply: impl FnOnce(&mut Index),
+    ) {
+        {
+            let mut own = lock(&self.own);
+            if own.gen != Some(gen_before) {
+                // Another process wrote since our last write.
+                own.metas.values_mut().for_each(|cached| cached.exact = false);
+            }
+            own.gen = Some(gen_after);
+            own.unsaved = true;
+            for (rel, cached) in metas {
+                match cached {
+                    Some(cached) => own.metas.insert(rel.clone(), CachedMeta { exact: true, ..cached.clone() }),
+                    None => own.metas.remove(rel),
+                };
+            }
+        }
         let mut slot = lock(&self.index);
         let Some(index) = slot.as_mut() else { return };
+        for (rel, cached) in metas {
+            match cached {
+                Some(cached) => index.metas.insert(rel.clone(), cached.clone()),
+                None => index.metas.remove(rel),
+            };
+        }
         apply(index);
         if index.stable && index.gen == gen_before && !layout_changed {
             index.gen = gen_after;
@@ -460,6 +518,7 @@ impl DirStorage {
             lock_file: Mutex::new(None),
             writer: Mutex::new(()),
             index: Mutex::new(None),
+            own: Mutex::default(),
         });
         namespaces.insert(name.to_owned(), ns.clone());
         Ok(ns)
@@ -651,7 +710,7 @@ impl DirStorage {
             remove_file(&meta_path)?;
             return Ok(None);
         }
-        Ok(Some(CachedMeta { stamp, read_at: SystemTime::now(), meta: Ok(meta) }))
+        Ok(Some(CachedMeta::new(stamp, SystemTime::now(), Ok(meta))))
     }
 
     /// Creates a new temporary file holding `bytes`; returns its name and the
@@ -810,10 +869,10 @@ impl DirStorage {
             }
             let (before, layout_changed) = (w.gen, w.layout_changed);
             let after = w.finish()?;
-            ns.note_write(before, after, layout_changed, |index| {
-                for (key, rel) in &removed {
+            let metas: Vec<_> = removed.iter().map(|(_, rel)| (meta_rel(rel), None)).collect();
+            ns.note_write(before, after, layout_changed, &metas, |index| {
+                for (key, _) in &removed {
                     index.entries.remove(key);
-                    index.metas.remove(&meta_rel(rel));
                 }
             });
             Ok(())
@@ -836,10 +895,77 @@ impl DirStorage {
                 gen = ns.current_gen()?;
             }
         }
-        let mut index = Index::scan(&ns.dir, gen, slot.take())?;
+        let old_metas = match slot.take() {
+            Some(previous) => previous.metas,
+            // First scan in this process: start from the saved index.
+            None => match fs::read_to_string(ns.dir.join(SAVED_INDEX_FILE)) {
+                Ok(text) => index::parse_saved_index(&text, gen),
+                Err(_) => HashMap::new(),
+            },
+        };
+        let (mut index, reads) = Index::scan(&ns.dir, gen, old_metas)?;
         index.stable = gen % 2 == 0 && ns.current_gen()? == gen;
         *slot = Some(index);
+        if reads > 0 {
+            lock(&ns.own).unsaved = true;
+        }
+        if reads >= SAVE_INDEX_AFTER_READS {
+            self.save_index(ns, slot.as_ref());
+        }
         Ok(())
+    }
+
+    /// Saves the parsed meta files for the next process (best effort: it is
+    /// only a cache, checked file by file when loaded).
+    fn save_index(&self, ns: &Namespace, index: Option<&Index>) {
+        let _ = (|| -> Result<()> {
+            let gen = ns.current_gen()?;
+            let text = {
+                let mut own = lock(&ns.own);
+                if !own.unsaved {
+                    return Ok(());
+                }
+                own.unsaved = false;
+                let own_exact = own.gen == Some(gen);
+                let index_exact = match index {
+                    Some(index) => index.stable && index.gen == gen && index.dirs_unchanged(&ns.dir)?,
+                    None => false,
+                };
+                // Without an index, keep what the previous saved index knew
+                // (never exact: our own writes moved the generation since).
+                let previous = match index {
+                    Some(_) => HashMap::new(),
+                    None => fs::read_to_string(ns.dir.join(SAVED_INDEX_FILE))
+                        .map(|text| index::parse_saved_index(&text, u64::MAX))
+                        .unwrap_or_default(),
+                };
+                let from_index = index.into_iter().flat_map(|i| i.metas.iter()).map(|(rel, c)| (rel, c, index_exact));
+                let from_own = own
+                    .metas
+                    .iter()
+                    .filter(|(rel, _)| index.is_none_or(|i| !i.metas.contains_key(*rel)))
+                    .map(|(rel, c)| (rel, c, own_exact && c.exact));
+                let from_previous = previous
+                    .iter()
+                    .filter(|(rel, _)| index.is_none() && !own.metas.contains_key(*rel))
+                    .map(|(rel, c)| (rel, c, false));
+                index::render_saved_index(gen, from_index.chain(from_own).chain(from_previous))
+            };
+            let (temp, file) = self.create_temp(&ns.dir, ".index", text.as_bytes())?;
+            drop(file);
+            self.checkpoint()?;
+            rename(&ns.dir.join(temp), &ns.dir.join(SAVED_INDEX_FILE))
+        })();
+    }
+}
+
+impl Drop for DirStorage {
+    fn drop(&mut self) {
+        let namespaces: Vec<Arc<Namespace>> = lock(&self.namespaces).values().cloned().collect();
+        for ns in namespaces {
+            let slot = lock(&ns.index);
+            self.save_index(&ns, slot.as_ref());
+        }
     }
 }
 
@@ -912,7 +1038,7 @@ fn owns(dir: &Path, rel: &str, key: &str) -> Result<bool> {
 /// Reads a whole file, or `None` if there is none; with its identity.
 /// Files of this layout never change once renamed into place, so the size
 /// from `fstat` is the size to read (no extra read to find the end).
-fn read_file(path: &Path) -> Result<Option<(Vec<u8>, (u64, u64))>> {
+fn read_file(path: &Path) -> Result<Option<(Vec<u8>, FileId)>> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if is_absent(&e) => return Ok(None),
@@ -937,7 +1063,7 @@ fn read_file(path: &Path) -> Result<Option<(Vec<u8>, (u64, u64))>> {
     Ok(Some((bytes, file_id(&md))))
 }
 
-fn read_value(path: &Path) -> Result<Option<(Bytes, (u64, u64))>> {
+fn read_value(path: &Path) -> Result<Option<(Bytes, FileId)>> {
     Ok(read_file(path)?.map(|(bytes, id)| (Bytes::from(bytes), id)))
 }
 
@@ -1052,12 +1178,7 @@ impl Storage for DirStorage {
         }
         let (before, layout_changed) = (w.gen, w.layout_changed);
         let after = w.finish()?;
-        ns.note_write(before, after, layout_changed, |index| {
-            let meta_key = meta_rel(&name);
-            match written_meta {
-                Some(cached) => index.metas.insert(meta_key, cached),
-                None => index.metas.remove(&meta_key),
-            };
+        ns.note_write(before, after, layout_changed, &[(meta_rel(&name), written_meta)], |index| {
             index.entries.insert(
                 key.to_owned(),
                 Indexed { rel: name.clone(), expiration: entry.expiration, metadata: entry.metadata.clone() },
@@ -1086,11 +1207,9 @@ impl Storage for DirStorage {
         let (before, layout_changed) = (w.gen, w.layout_changed);
         let after = w.finish()?;
         if !removed.is_empty() {
-            ns.note_write(before, after, layout_changed, |index| {
+            let metas: Vec<_> = removed.iter().map(|rel| (meta_rel(rel), None)).collect();
+            ns.note_write(before, after, layout_changed, &metas, |index| {
                 index.entries.remove(key);
-                for rel in &removed {
-                    index.metas.remove(&meta_rel(rel));
-                }
             });
         }
         Ok(())

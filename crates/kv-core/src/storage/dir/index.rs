@@ -23,9 +23,9 @@ use crate::error::{KvError, Result};
 /// How far apart a file's mtime and the moment we read it must be before its
 /// identity can be trusted: a file replaced within the same clock tick by one
 /// of the same size that reused its inode would otherwise look unchanged.
-/// File-system timestamps are at worst a few milliseconds coarse on local
-/// file systems; this leaves a wide margin.
-const RACY_MARGIN: Duration = Duration::from_millis(500);
+/// File-system timestamps are at worst 10 ms coarse on local Linux and
+/// macOS file systems; this leaves a wide margin.
+const RACY_MARGIN: Duration = Duration::from_millis(100);
 
 /// One key as listed.
 #[derive(Debug, Clone)]
@@ -67,14 +67,22 @@ pub struct CachedMeta {
     pub read_at: SystemTime,
     /// The parse error, for meta files that are not what they should be.
     pub meta: std::result::Result<MetaFile, String>,
+    /// Known to be the file's content right now (from an index saved at
+    /// the current generation): valid whenever the stamp matches.
+    pub exact: bool,
 }
 
 impl CachedMeta {
+    pub fn new(stamp: FileStamp, read_at: SystemTime, meta: std::result::Result<MetaFile, String>) -> CachedMeta {
+        CachedMeta { stamp, read_at, meta, exact: false }
+    }
+
     /// Whether this cached content still describes a file whose stamp is
     /// `stamp`: same identity, and the file was old enough when read that a
     /// later replacement cannot share its mtime.
     fn still_valid(&self, stamp: &FileStamp) -> bool {
         match (self.stamp == *stamp, stamp.mtime) {
+            (true, _) if self.exact => true,
             (true, Some(mtime)) => mtime + RACY_MARGIN < self.read_at,
             _ => false,
         }
@@ -136,21 +144,29 @@ impl Index {
         self.entries.get(key).map(|e| e.rel.as_str()).filter(|rel| *rel != canonical)
     }
 
-    /// Walks `root` and builds the index, reusing meta files from `previous`
-    /// whose identity did not change.
-    pub fn scan(root: &Path, gen: u64, previous: Option<Index>) -> Result<Index> {
+    /// Walks `root` and builds the index, reusing meta files from
+    /// `old_metas` whose identity did not change. Also returns how many meta
+    /// files had to be read.
+    pub fn scan(root: &Path, gen: u64, mut old_metas: HashMap<String, CachedMeta>) -> Result<(Index, usize)> {
         let mut walk = Walk::default();
         walk.dir(root, "")?;
-        let mut old_metas = previous.map(|p| p.metas).unwrap_or_default();
         let mut metas = HashMap::with_capacity(walk.metas.len());
+        let mut reads = 0;
+        let scanned_at = SystemTime::now();
         for (rel, stamp) in walk.metas {
             let cached = match old_metas.remove(&rel) {
+                // Exact only for this scan: later replacements are judged by
+                // the mtime rule, from now on.
+                Some(cached) if cached.still_valid(&stamp) && cached.exact => {
+                    CachedMeta { read_at: scanned_at, exact: false, ..cached }
+                }
                 Some(cached) if cached.still_valid(&stamp) => cached,
                 _ => {
                     let path = join_rel(root, &rel);
                     let read_at = SystemTime::now();
+                    reads += 1;
                     match fs::read(&path) {
-                        Ok(text) => CachedMeta { stamp, read_at, meta: MetaFile::parse(&text) },
+                        Ok(text) => CachedMeta::new(stamp, read_at, MetaFile::parse(&text)),
                         // Removed since the walk: a concurrent write; the
                         // caller sees the counter move and rescans.
                         Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -204,8 +220,78 @@ impl Index {
                 add(owner, Indexed { rel: rel.to_owned(), expiration: meta.expiration, metadata: meta.metadata.clone() });
             }
         }
-        Ok(Index { entries, metas, gen, stable: true, dirs: walk.dirs })
+        Ok((Index { entries, metas, gen, stable: true, dirs: walk.dirs }, reads))
     }
+}
+
+// ---------------------------------------------------------------------------
+// Saved index: the parsed meta files, saved so that the next process need not
+// read them all again. Only a cache: every entry is used only if its file's
+// stamp still matches, and only as freely as `exact` allows.
+//
+// Format: a line `kv-index 1 <generation>`, then one line per meta file:
+// `<exact 0|1>\t<inode>\t<size>\t<mtime ns|->\t<read_at ns>\t<path JSON>\t<meta JSON>`.
+
+const SAVED_INDEX_HEADER: &str = "kv-index 1";
+
+fn nanos(t: SystemTime) -> Option<u128> {
+    t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_nanos())
+}
+
+fn from_nanos(n: u128) -> Option<SystemTime> {
+    let secs = u64::try_from(n / 1_000_000_000).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, (n % 1_000_000_000) as u32))
+}
+
+/// The saved-index text for `metas` as of generation `gen`; `exact` marks the
+/// entries known to match their files at that generation.
+pub fn render_saved_index<'a>(gen: u64, metas: impl Iterator<Item = (&'a String, &'a CachedMeta, bool)>) -> String {
+    let mut out = format!("{SAVED_INDEX_HEADER} {gen}\n");
+    for (rel, cached, exact) in metas {
+        let Ok(meta) = &cached.meta else { continue };
+        let (Some(read_at), mtime) = (nanos(cached.read_at), cached.stamp.mtime.and_then(nanos)) else { continue };
+        let mtime = mtime.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let rel_json = serde_json::to_string(rel).unwrap_or_default();
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{mtime}\t{read_at}\t{rel_json}\t{}\n",
+            u8::from(exact),
+            cached.stamp.ino,
+            cached.stamp.size,
+            meta.render()
+        ));
+    }
+    out
+}
+
+/// Parses a saved index; entries marked exact stay exact only if the namespace
+/// is still at the saved index's generation. Anything unreadable is skipped.
+pub fn parse_saved_index(text: &str, current_gen: u64) -> HashMap<String, CachedMeta> {
+    let mut lines = text.lines();
+    let saved_gen = lines
+        .next()
+        .and_then(|header| header.strip_prefix(SAVED_INDEX_HEADER))
+        .and_then(|gen| gen.trim().parse::<u64>().ok());
+    let Some(saved_gen) = saved_gen else { return HashMap::new() };
+    let mut metas = HashMap::new();
+    for line in lines {
+        let fields: Vec<&str> = line.splitn(7, '\t').collect();
+        let [exact, ino, size, mtime, read_at, rel, meta] = fields[..] else { continue };
+        let parsed = (|| {
+            let stamp = FileStamp {
+                ino: ino.parse().ok()?,
+                size: size.parse().ok()?,
+                mtime: if mtime == "-" { None } else { from_nanos(mtime.parse().ok()?) },
+            };
+            let read_at = from_nanos(read_at.parse().ok()?)?;
+            let rel: String = serde_json::from_str(rel).ok()?;
+            let meta = MetaFile::parse(meta.as_bytes()).ok()?;
+            Some((rel, CachedMeta { stamp, read_at, meta: Ok(meta), exact: exact == "1" && saved_gen == current_gen }))
+        })();
+        if let Some((rel, cached)) = parsed {
+            metas.insert(rel, cached);
+        }
+    }
+    metas
 }
 
 #[derive(Default)]
@@ -284,13 +370,35 @@ mod tests {
     fn a_cached_meta_file_is_trusted_only_if_it_was_old_when_read() {
         let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let stamp = FileStamp { ino: 7, size: 40, mtime: Some(mtime) };
-        let cached = |read_at| CachedMeta { stamp, read_at, meta: Ok(MetaFile::default()) };
+        let cached = |read_at| CachedMeta::new(stamp, read_at, Ok(MetaFile::default()));
         // Read in the same instant it was written: a replacement with the
         // same inode, size and (coarse) mtime would be indistinguishable.
         assert!(!cached(mtime + Duration::from_millis(3)).still_valid(&stamp));
+        assert!(!cached(mtime + Duration::from_millis(99)).still_valid(&stamp));
         assert!(cached(mtime + Duration::from_secs(2)).still_valid(&stamp));
         let replaced = FileStamp { ino: 8, ..stamp };
         assert!(!cached(mtime + Duration::from_secs(2)).still_valid(&replaced));
         assert!(!cached(mtime + Duration::from_secs(2)).still_valid(&FileStamp { mtime: None, ..stamp }));
+        // An entry known exact is trusted despite a recent mtime,
+        // but never for another file.
+        let exact = CachedMeta { exact: true, ..cached(mtime) };
+        assert!(exact.still_valid(&stamp));
+        assert!(!exact.still_valid(&replaced));
+    }
+
+    #[test]
+    fn saved_indexes_round_trip_and_lose_exactness_when_the_generation_moved() {
+        let stamp = FileStamp { ino: 9, size: 51, mtime: Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)) };
+        let meta = MetaFile { key: Some("a\tb\n".into()), metadata: Some("{\"x\":\"\\n\"}".into()), ..Default::default() };
+        let cached = CachedMeta::new(stamp, SystemTime::UNIX_EPOCH + Duration::new(1_700_000_001, 7), Ok(meta.clone()));
+        let rel = "a%09b%0A".to_owned();
+        let text = render_saved_index(6, [(&rel, &cached, true)].into_iter());
+        let same = parse_saved_index(&text, 6);
+        let loaded = &same[&rel];
+        assert_eq!((loaded.stamp, loaded.read_at, loaded.exact), (stamp, cached.read_at, true));
+        assert_eq!(loaded.meta, Ok(meta));
+        assert!(!parse_saved_index(&text, 8)[&rel].exact);
+        assert!(parse_saved_index("garbage", 6).is_empty());
+        assert!(parse_saved_index(&format!("{text}1\tbroken line\n"), 6).len() == 1);
     }
 }

@@ -115,7 +115,7 @@ fn run(scenario: Scenario) {
 
         // 1. Someone still holds the lock: the reader cannot repair.
         let seen: Vec<Option<Entry>> = {
-            let holder = fs::OpenOptions::new().read(true).write(true).create(true).open(ns_dir.join(LOCK_FILE)).unwrap();
+            let holder = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(ns_dir.join(LOCK_FILE)).unwrap();
             holder.lock().unwrap();
             let reader = DirStorage::open(&root.0).unwrap();
             let seen = scenario
@@ -347,5 +347,45 @@ fn a_reader_finishes_a_dead_writers_put() {
     assert_eq!(s.get(NS, "k", NOW).unwrap(), Some(new.clone()));
     // The get found the lock free and finished the write.
     assert_eq!(fs::read(root.0.join("NS/k")).unwrap(), b"new");
+    assert_eq!(temp_files(&root.0.join(NS)), Vec::<String>::new());
+}
+
+#[test]
+fn the_saved_index_is_trusted_only_while_nothing_changed() {
+    let root = TempRoot::new("saved-index");
+    let saved_index = root.0.join(NS).join(SAVED_INDEX_FILE);
+    {
+        let s = DirStorage::open(&root.0).unwrap();
+        s.put(NS, "k", entry("v", None, Some(r#"{"v":1}"#))).unwrap();
+        s.put(NS, "gone", entry("v", None, Some("1"))).unwrap();
+        s.delete(NS, "gone").unwrap();
+    } // dropped: saves the index of its own writes
+    let text = fs::read_to_string(&saved_index).unwrap();
+    assert!(text.contains(r#"{"v":1}"#) && !text.contains("gone"), "{text}");
+
+    // Doctored, with the files unchanged: a fresh process believes it, which
+    // shows that it did not read the meta file.
+    fs::write(&saved_index, text.replace(r#"{"v":1}"#, r#"{"v":9}"#)).unwrap();
+    assert_eq!(listed(&DirStorage::open(&root.0).unwrap(), "k").unwrap().metadata.as_deref(), Some(r#"{"v":9}"#));
+
+    // Once another write moved the generation, entries are checked again
+    // (the writer kept the doctored entry, no longer as exact).
+    fs::write(&saved_index, text.replace(r#"{"v":1}"#, r#"{"v":9}"#)).unwrap();
+    DirStorage::open(&root.0).unwrap().put(NS, "other", entry("o", None, None)).unwrap();
+    assert!(fs::read_to_string(&saved_index).unwrap().contains(r#"{"v":9}"#));
+    assert_eq!(listed(&DirStorage::open(&root.0).unwrap(), "k").unwrap().metadata.as_deref(), Some(r#"{"v":1}"#));
+
+    // A meta file changed by hand (another size) is read again.
+    fs::write(root.0.join("NS/k.meta.json"), r#"{"key":"k","metadata":{"v":"by hand"}}"#).unwrap();
+    assert_eq!(
+        listed(&DirStorage::open(&root.0).unwrap(), "k").unwrap().metadata.as_deref(),
+        Some(r#"{"v":"by hand"}"#)
+    );
+    // And a damaged saved index is ignored.
+    fs::write(&saved_index, "kv-index 1 x\n\u{0}garbage").unwrap();
+    assert_eq!(
+        listed(&DirStorage::open(&root.0).unwrap(), "k").unwrap().metadata.as_deref(),
+        Some(r#"{"v":"by hand"}"#)
+    );
     assert_eq!(temp_files(&root.0.join(NS)), Vec::<String>::new());
 }
