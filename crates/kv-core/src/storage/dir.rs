@@ -110,8 +110,6 @@
 mod index;
 mod meta;
 mod names;
-// Namespace registry (`.^kv-namespaces.json`), namespace deletion.
-mod registry;
 #[cfg(test)]
 mod tests;
 
