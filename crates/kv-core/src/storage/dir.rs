@@ -887,8 +887,9 @@ impl DirStorage {
         }
         if gen % 2 == 1 {
             // A write is under way or its writer died; if the lock is free
-            // it died, and taking the lock repairs what it left.
-            if let Some(writer) = self.writer(ns, false)? {
+            // it died, and taking the lock repairs what it left. Best effort:
+            // a read-only directory is still listed as it is.
+            if let Ok(Some(writer)) = self.writer(ns, false) {
                 drop(writer);
                 gen = ns.current_gen()?;
             }
