@@ -87,6 +87,23 @@ pub enum KvError {
     /// A backend failed (I/O, Redis, sled). The message names the resource.
     #[error("{0}")]
     Storage(String),
+
+    // Namespace administration and bulk writes (command line, REST API); see
+    // `crate::admin`. Not reachable from a Worker's binding.
+    #[error("KV namespace {0:?} not found.")]
+    NamespaceNotFound(String),
+    #[error("A KV namespace with the title {0:?} already exists.")]
+    NamespaceTitleExists(String),
+    #[error("Invalid KV namespace title: {0}")]
+    NamespaceTitleInvalid(String),
+    /// A bulk request that cannot be taken as a whole (not JSON, not an
+    /// array, over the pair or size limit).
+    #[error("Invalid bulk request: {0}")]
+    BulkRequestInvalid(String),
+    /// One entry of a bulk request; `index` is its position in the request
+    /// (or file), `field` the property at fault, if one is.
+    #[error("Invalid bulk entry [{index}]{}: {reason}", field.as_ref().map(|f| format!(", field \"{f}\"")).unwrap_or_default())]
+    BulkEntryInvalid { index: usize, field: Option<String>, reason: String },
 }
 
 impl KvError {

@@ -6,6 +6,8 @@
 //!
 //! Time is always passed in ([`Now`]) so that callers control the clock.
 
+pub mod admin;
+pub mod bulk;
 pub mod entry;
 pub mod error;
 pub mod kv;
@@ -14,6 +16,7 @@ pub mod list;
 pub mod storage;
 pub mod validate;
 
+pub use admin::BulkOutcome;
 pub use bytes::Bytes;
 pub use entry::{Entry, ListedKey, Now, UnixSeconds};
 pub use error::{ErrorClass, KvError, Op, Result};

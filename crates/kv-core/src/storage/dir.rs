@@ -110,6 +110,8 @@
 mod index;
 mod meta;
 mod names;
+// Namespace registry (`.^kv-namespaces.json`), namespace deletion.
+mod registry;
 #[cfg(test)]
 mod tests;
 

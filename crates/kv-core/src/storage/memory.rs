@@ -14,11 +14,15 @@ use crate::entry::{Entry, ListedKey, Now};
 use crate::error::Result;
 use crate::list::ListRequest;
 
+mod admin;
+
 type NamespaceMap = OrdMap<String, Entry>;
 
 #[derive(Default)]
 pub struct MemoryStorage {
     namespaces: Mutex<HashMap<String, NamespaceMap>>,
+    /// Namespace ids → titles (see `memory/admin.rs`).
+    registry: Mutex<super::admin::RegistryTable>,
 }
 
 impl MemoryStorage {

@@ -5,6 +5,7 @@
 //! (see [`crate::Kv`] and [`crate::list`]). Local backends answer
 //! synchronously on the caller's thread; Redis is asynchronous.
 
+pub mod admin;
 pub mod dir;
 pub mod memory;
 pub mod redis;
@@ -16,6 +17,7 @@ use crate::entry::{Entry, ListedKey, Now};
 use crate::error::Result;
 use crate::list::ListRequest;
 
+pub use admin::{AsyncNamespaceAdmin, NamespaceAdmin, NamespaceInfo};
 pub use dir::DirStorage;
 pub use memory::MemoryStorage;
 pub use self::redis::RedisStorage;

@@ -65,6 +65,9 @@ use crate::entry::{is_expired, Entry, ListedKey, Now, UnixSeconds};
 use crate::error::{KvError, Result};
 use crate::list::ListRequest;
 
+// Namespace registry (hash `miniflare-kv:namespaces`), namespace deletion, bulk writes.
+mod admin;
+
 /// Upper bound for one round trip, including one reconnection attempt.
 pub const CALL_DEADLINE: Duration = Duration::from_millis(4500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

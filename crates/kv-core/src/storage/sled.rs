@@ -46,6 +46,9 @@ use crate::entry::{Entry, ListedKey, Now};
 use crate::error::{KvError, Result};
 use crate::list::ListRequest;
 
+// Namespace registry (tree `registry/namespaces`), namespace deletion, bulk writes.
+mod admin;
+
 const HAS_EXPIRATION: u8 = 0b01;
 const HAS_METADATA: u8 = 0b10;
 const TREE_NAME_PREFIX: &str = "kv/";
