@@ -34,6 +34,22 @@ export declare class NativeRemoteNamespace {
 }
 
 export declare class NativeStore {
+  /** Registered namespaces, in id order. */
+  namespaces(): Promise<Array<NativeNamespaceInfo>>
+  /** Registers a namespace with a new 32-hex-digit id. */
+  createNamespace(title: string): Promise<NativeNamespaceInfo>
+  renameNamespace(id: string, title: string): Promise<NativeNamespaceInfo>
+  /** Deletes a namespace's data and registry entry. */
+  deleteNamespace(id: string, now: number): Promise<void>
+  /** Whether `id` is registered or holds a live key. */
+  namespaceExists(id: string, now: number): Promise<boolean>
+  /**
+   * Validates one bulk write request (a JSON array, entries numbered from
+   * `first`) and, unless `checkOnly`, writes all of it.
+   */
+  putBulk(id: string, json: string, first: number, now: number, checkOnly: boolean): Promise<NativeBulkOutcome>
+  /** Validates one bulk delete request and, unless `checkOnly`, deletes. */
+  deleteBulk(id: string, json: string, first: number, checkOnly: boolean): Promise<NativeBulkOutcome>
   /** Opens a local backend: `memory:`, `dir:<abs path>` or `sled:<abs path>`. */
   constructor(location: string)
   /** Connects to Redis (`redis://…`), or joins this process's connection. */
@@ -57,6 +73,21 @@ export interface NativeBulk {
   metadata: Array<string | undefined | null>
 }
 
+/** One request's worth of a bulk file: entries `first .. first + count`. */
+export interface NativeBulkBatch {
+  first: number
+  count: number
+  /** The entries, as a JSON array. */
+  json: string
+}
+
+/** What a bulk request did (or would do, when only checked). */
+export interface NativeBulkOutcome {
+  count: number
+  /** Ignored properties, one line per entry. */
+  warnings: Array<string>
+}
+
 /** A value read back for `getWithMetadata`. */
 export interface NativeEntry {
   value: string | ArrayBuffer
@@ -78,8 +109,20 @@ export interface NativeListPage {
   cursor?: string
 }
 
+/** A registered namespace. */
+export interface NativeNamespaceInfo {
+  id: string
+  title: string
+}
+
 /** A value read back for `getWithMetadata` (bytes as a Uint8Array). */
 export interface NativeRemoteEntry {
   value: string | Uint8Array
   metadata?: string
 }
+
+/**
+ * Splits a bulk file (a JSON array) into requests within the limits of one
+ * bulk request (10,000 entries, 100 MB).
+ */
+export declare function splitBulkRequest(text: string): Array<NativeBulkBatch>

@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeNamespace = nativeBinding.NativeNamespace
 module.exports.NativeRemoteNamespace = nativeBinding.NativeRemoteNamespace
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.splitBulkRequest = nativeBinding.splitBulkRequest

@@ -3,6 +3,7 @@
 //! `crates/kv-core`; JavaScript-only concerns (coercions, result types,
 //! streams) live in `index.js`.
 
+mod admin;
 mod error;
 mod namespace;
 mod remote;

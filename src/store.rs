@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use kv_core::storage::{DirStorage, RedisStorage, SledStorage};
+use kv_core::storage::{DirStorage, NamespaceAdmin, RedisStorage, SledStorage};
 use kv_core::{AsyncKv, Kv, MemoryStorage, Storage};
 use napi::bindgen_prelude::Either;
 use napi::{Error, Status};
@@ -14,7 +14,7 @@ use crate::error::{disposed, IntoNapi};
 use crate::namespace::NativeNamespace;
 use crate::remote::NativeRemoteNamespace;
 
-pub(crate) type LocalKv = Kv<Box<dyn Storage>>;
+pub(crate) type LocalKv = Kv<Box<dyn NamespaceAdmin>>;
 pub(crate) type RemoteKv = AsyncKv<RedisStorage>;
 
 /// Local backends answer on the JavaScript thread; Redis is awaited on
@@ -29,11 +29,11 @@ pub(crate) type SharedBackend = Arc<RwLock<Option<Backend>>>;
 
 #[napi]
 pub struct NativeStore {
-    backend: SharedBackend,
+    pub(crate) backend: SharedBackend,
     location: String,
 }
 
-fn open_local(location: &str) -> napi::Result<Box<dyn Storage>> {
+fn open_local(location: &str) -> napi::Result<Box<dyn NamespaceAdmin>> {
     if location == "memory:" {
         return Ok(Box::new(MemoryStorage::new()));
     }
