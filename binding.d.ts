@@ -61,7 +61,20 @@ export declare class NativeStore {
    * promise-returning for Redis (same method names).
    */
   namespace(id: string): NativeNamespace | NativeRemoteNamespace
-  /** Releases the backend. Idempotent. */
+  /**
+   * Saves the data of `namespaceIds` on the snapshot stack (local
+   * backends); returns the new depth.
+   */
+  pushSnapshot(namespaceIds: Array<string>, now: number): number
+  /** Restores the newest snapshot and drops it; returns the new depth. */
+  popSnapshot(now: number): number
+  /** `pushSnapshot` for Redis. */
+  pushSnapshotAsync(namespaceIds: Array<string>, now: number): Promise<number>
+  /** `popSnapshot` for Redis. */
+  popSnapshotAsync(now: number): Promise<number>
+  /** How many snapshots are waiting to be popped. */
+  get snapshotDepth(): number
+  /** Releases the backend (and any snapshots). Idempotent. */
   dispose(): void
 }
 

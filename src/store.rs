@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use kv_core::storage::{DirStorage, NamespaceAdmin, RedisStorage, SledStorage};
-use kv_core::{AsyncKv, Kv, MemoryStorage, Storage};
+use kv_core::{AsyncKv, Kv, MemoryStorage, Now, SnapshotStack, Storage};
 use napi::bindgen_prelude::Either;
 use napi::{Error, Status};
 use napi_derive::napi;
@@ -31,6 +31,8 @@ pub(crate) type SharedBackend = Arc<RwLock<Option<Backend>>>;
 pub struct NativeStore {
     pub(crate) backend: SharedBackend,
     location: String,
+    /// `pushSnapshot`/`popSnapshot` frames (see kv_core::snapshot).
+    snapshots: Arc<SnapshotStack>,
 }
 
 fn open_local(location: &str) -> napi::Result<Box<dyn NamespaceAdmin>> {
@@ -51,7 +53,29 @@ fn open_local(location: &str) -> napi::Result<Box<dyn NamespaceAdmin>> {
 
 impl NativeStore {
     fn from_backend(backend: Backend, location: String) -> Self {
-        NativeStore { backend: Arc::new(RwLock::new(Some(backend))), location }
+        NativeStore { backend: Arc::new(RwLock::new(Some(backend))), location, snapshots: Arc::default() }
+    }
+
+    fn local_kv(&self) -> napi::Result<Arc<LocalKv>> {
+        match self.backend.read().as_deref() {
+            Ok(Some(Backend::Local(kv))) => Ok(kv.clone()),
+            Ok(Some(Backend::Remote(_))) => Err(Error::new(
+                Status::GenericFailure,
+                "This store is asynchronous (Redis): use pushSnapshotAsync/popSnapshotAsync.",
+            )),
+            _ => Err(disposed()),
+        }
+    }
+
+    fn remote_kv(&self) -> napi::Result<Arc<RemoteKv>> {
+        match self.backend.read().as_deref() {
+            Ok(Some(Backend::Remote(kv))) => Ok(kv.clone()),
+            Ok(Some(Backend::Local(_))) => Err(Error::new(
+                Status::GenericFailure,
+                "This store is synchronous (memory, directory, sled): use pushSnapshot/popSnapshot.",
+            )),
+            _ => Err(disposed()),
+        }
     }
 }
 
@@ -90,11 +114,49 @@ impl NativeStore {
         }
     }
 
-    /// Releases the backend. Idempotent.
+    /// Saves the data of `namespaceIds` on the snapshot stack (local
+    /// backends); returns the new depth.
+    #[napi(catch_unwind)]
+    pub fn push_snapshot(&self, namespace_ids: Vec<String>, now: f64) -> napi::Result<u32> {
+        let kv = self.local_kv()?;
+        Ok(self.snapshots.push(kv.storage(), &namespace_ids, Now(now)).napi()? as u32)
+    }
+
+    /// Restores the newest snapshot and drops it; returns the new depth.
+    #[napi(catch_unwind)]
+    pub fn pop_snapshot(&self, now: f64) -> napi::Result<u32> {
+        let kv = self.local_kv()?;
+        Ok(self.snapshots.pop(kv.storage(), Now(now)).napi()? as u32)
+    }
+
+    /// `pushSnapshot` for Redis.
+    #[napi(catch_unwind)]
+    pub async fn push_snapshot_async(&self, namespace_ids: Vec<String>, now: f64) -> napi::Result<u32> {
+        let kv = self.remote_kv()?;
+        let snapshots = self.snapshots.clone();
+        Ok(snapshots.push_async(kv.storage(), &namespace_ids, Now(now)).await.napi()? as u32)
+    }
+
+    /// `popSnapshot` for Redis.
+    #[napi(catch_unwind)]
+    pub async fn pop_snapshot_async(&self, now: f64) -> napi::Result<u32> {
+        let kv = self.remote_kv()?;
+        let snapshots = self.snapshots.clone();
+        Ok(snapshots.pop_async(kv.storage(), Now(now)).await.napi()? as u32)
+    }
+
+    /// How many snapshots are waiting to be popped.
+    #[napi(getter)]
+    pub fn snapshot_depth(&self) -> u32 {
+        self.snapshots.depth() as u32
+    }
+
+    /// Releases the backend (and any snapshots). Idempotent.
     #[napi]
     pub fn dispose(&self) {
         if let Ok(mut backend) = self.backend.write() {
             backend.take();
         }
+        self.snapshots.clear();
     }
 }

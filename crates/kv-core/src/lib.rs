@@ -13,6 +13,7 @@ pub mod error;
 pub mod kv;
 pub mod limits;
 pub mod list;
+pub mod snapshot;
 pub mod storage;
 pub mod validate;
 
@@ -22,5 +23,6 @@ pub use entry::{Entry, ListedKey, Now, UnixSeconds};
 pub use error::{ErrorClass, KvError, Op, Result};
 pub use kv::{AsyncKv, Kv, ListOptions};
 pub use list::{ListPage, ListRequest};
+pub use snapshot::{Snapshot, SnapshotStack};
 pub use storage::{AsyncStorage, MemoryStorage, Storage};
 pub use validate::PutOptions;

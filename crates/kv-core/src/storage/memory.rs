@@ -13,6 +13,7 @@ use super::Storage;
 use crate::entry::{Entry, ListedKey, Now};
 use crate::error::Result;
 use crate::list::ListRequest;
+use crate::snapshot::Snapshot;
 
 mod admin;
 
@@ -97,5 +98,26 @@ impl Storage for MemoryStorage {
 
     fn location(&self) -> String {
         "memory".to_owned()
+    }
+
+    /// O(1) per namespace: the saved maps share every node with the live ones
+    /// until either side changes.
+    fn snapshot(&self, namespaces: &[String], _now: Now) -> Result<Snapshot> {
+        let maps = self.lock();
+        let saved = namespaces.iter().map(|ns| (ns.clone(), maps.get(ns).cloned().unwrap_or_default()));
+        Ok(Snapshot::new(saved.collect()))
+    }
+
+    /// O(1) per namespace: the saved maps replace the live ones.
+    fn restore(&self, snapshot: &Snapshot, _now: Now) -> Result<()> {
+        let mut maps = self.lock();
+        for (ns, saved) in snapshot.namespaces() {
+            if saved.is_empty() {
+                maps.remove(ns);
+            } else {
+                maps.insert(ns.to_owned(), saved.clone());
+            }
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@ use std::future::Future;
 use crate::entry::{Entry, ListedKey, Now};
 use crate::error::Result;
 use crate::list::ListRequest;
+use crate::snapshot::{self, Snapshot};
 
 pub use admin::{AsyncNamespaceAdmin, NamespaceAdmin, NamespaceInfo};
 pub use dir::DirStorage;
@@ -41,6 +42,20 @@ pub trait Storage: Send + Sync {
 
     /// Where the data lives, for messages ("memory", a path, a URL).
     fn location(&self) -> String;
+
+    /// Saves the data of `namespaces` for [`Storage::restore`]. The default
+    /// reads every live entry into memory (O(data)); memory overrides it
+    /// with an O(1) copy-on-write clone. See [`crate::snapshot`].
+    fn snapshot(&self, namespaces: &[String], now: Now) -> Result<Snapshot> {
+        snapshot::read_all(self, namespaces, now)
+    }
+
+    /// Makes the snapshot's namespaces hold exactly what they held when it
+    /// was taken. The default lists the current keys, deletes the extra ones
+    /// and writes back the saved entries that differ.
+    fn restore(&self, snapshot: &Snapshot, now: Now) -> Result<()> {
+        snapshot::write_all(self, snapshot, now)
+    }
 }
 
 /// An asynchronous KV store (Redis): the same contract as [`Storage`].
@@ -55,6 +70,16 @@ pub trait AsyncStorage: Send + Sync {
         now: Now,
     ) -> impl Future<Output = Result<Vec<ListedKey>>> + Send;
     fn location(&self) -> String;
+
+    /// As [`Storage::snapshot`] (the default reads every live entry).
+    fn snapshot(&self, namespaces: &[String], now: Now) -> impl Future<Output = Result<Snapshot>> + Send {
+        snapshot::read_all_async(self, namespaces, now)
+    }
+
+    /// As [`Storage::restore`].
+    fn restore(&self, snapshot: &Snapshot, now: Now) -> impl Future<Output = Result<()>> + Send {
+        snapshot::write_all_async(self, snapshot, now)
+    }
 }
 
 /// Lets callers hold any backend as `Box<dyn Storage>`.
@@ -73,5 +98,11 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn location(&self) -> String {
         (**self).location()
+    }
+    fn snapshot(&self, namespaces: &[String], now: Now) -> Result<Snapshot> {
+        (**self).snapshot(namespaces, now)
+    }
+    fn restore(&self, snapshot: &Snapshot, now: Now) -> Result<()> {
+        (**self).restore(snapshot, now)
     }
 }
