@@ -26,6 +26,14 @@ export interface MiniflareOptions {
    * database. Relative paths resolve against `process.cwd()`.
    */
   kvPersist?: boolean | string;
+  /**
+   * Gives this instance's namespaces ids of their own in storage, so test
+   * workers sharing one directory or Redis server never see each other's
+   * data: a string `s` stores namespace `NS` as `s:NS`; `true` uses the test
+   * worker's scope (`jest-<JEST_WORKER_ID>`, `vitest-<VITEST_POOL_ID>`, else
+   * the process id). Bindings keep their names.
+   */
+  kvNamespaceScope?: boolean | string;
 
   /** The Worker's source. With `modules: true` an ES module whose default
    * export has `fetch(request, env, ctx)`; otherwise a service-worker script
@@ -65,6 +73,18 @@ export declare class Miniflare {
   setOptions(options: MiniflareOptions): Promise<void>;
   /** Closes files, databases and connections. Idempotent. */
   dispose(): Promise<void>;
+  /**
+   * Saves the data of this instance's namespaces (those bound now) on a
+   * stack, for `popStorage()`. In memory this costs O(1) whatever the data
+   * size; directory, sled and Redis read every entry (see docs/isolation.md).
+   */
+  pushStorage(): Promise<void>;
+  /**
+   * Restores the namespaces saved by the latest `pushStorage()` exactly
+   * (added keys removed, deleted and overwritten ones back, with metadata and
+   * expiration) and drops that snapshot. Rejects when nothing is pushed.
+   */
+  popStorage(): Promise<void>;
   /** Resolves once the Worker (if any) has loaded; rejects with its load error. */
   readonly ready: Promise<void>;
   /** Sends a request to the Worker and resolves to its Response; a Worker

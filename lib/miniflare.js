@@ -6,6 +6,7 @@
 const { NativeStore } = require("../binding");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
 const { resolvePersist } = require("./persist");
+const { scopeNamespaces } = require("./scope");
 // Workers and wrangler config (see lib/worker.js, lib/config.js).
 const { withWranglerConfig } = require("./config");
 const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
@@ -59,7 +60,7 @@ class Miniflare {
   #configure(options) {
     options = withWranglerConfig(options);
     const workerSpec = resolveWorkerOptions(options);
-    const bindings = resolveNamespaces(options.kvNamespaces);
+    const bindings = scopeNamespaces(resolveNamespaces(options.kvNamespaces), options.kvNamespaceScope);
     const location = resolvePersist(options.kvPersist);
     // Keep the store (and so in-memory data) when persistence is unchanged.
     if (this.#store === null || location !== this.#location) {
@@ -181,6 +182,28 @@ class Miniflare {
     const env = {};
     for (const binding of this.#bindings.keys()) env[binding] = await this.getKVNamespace(binding);
     return env;
+  }
+
+  /** Saves the data of this instance's namespaces (as bound now) on a stack;
+   * `popStorage()` puts it back. Memory: O(1); other backends copy the data
+   * (see docs/isolation.md). */
+  async pushStorage() {
+    this.#checkOpen();
+    const remote = isRemote(this.#location);
+    const ids = [...new Set(this.#bindings.values())];
+    const store = await this.#openStore();
+    if (remote) await store.pushSnapshotAsync(ids, Date.now());
+    else store.pushSnapshot(ids, Date.now());
+  }
+
+  /** Restores the data saved by the latest `pushStorage()` and drops that
+   * snapshot. Rejects when nothing is pushed. */
+  async popStorage() {
+    this.#checkOpen();
+    const remote = isRemote(this.#location);
+    const store = await this.#openStore();
+    if (remote) await store.popSnapshotAsync(Date.now());
+    else store.popSnapshot(Date.now());
   }
 
   /** Applies new options. In-memory data is kept; namespaces are re-bound. */
