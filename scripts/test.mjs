@@ -34,6 +34,11 @@ const steps = {
       await redis.cleanup();
     }
   },
+  // Short hostile-input and memory-soak runs (the model, load and crash
+  // tests already ran above); `node scripts/reliability.mjs --long` for the
+  // long figures (docs/reliability.md).
+  reliability: () =>
+    run("Hostile input and memory soak", process.execPath, ["scripts/reliability.mjs", "--only", "hostile,soak"]),
   // Two programs: DOM lib (usage), and a Worker project's global types
   // (assignability with @cloudflare/workers-types).
   types: () =>
