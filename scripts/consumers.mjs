@@ -3,7 +3,9 @@
 // "miniflare-kv": "file:../../.."; it is installed as a packed copy
 // (--install-links, so only the files package.json "files" ships, like a
 // registry install) and tested with the project's framework: Jest (tests run
-// in a vm context) and Vitest (forks, threads and vmThreads pools).
+// in a vm context) and Vitest (forks, threads and vmThreads pools). Both run
+// two workers, so shared-*.spec.js check that workers sharing one directory
+// (and Redis, when KV_TEST_REDIS_URL is set) never see each other's data.
 // Exits non-zero if any install or run fails.
 import { spawnSync } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
@@ -13,7 +15,7 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const consumers = [
-  { name: "jest", runs: [["jest", "--ci"]] },
+  { name: "jest", runs: [["jest", "--ci", "--maxWorkers=2"]] },
   {
     name: "vitest",
     runs: [

@@ -49,9 +49,18 @@ const steps = {
           path.join(root, "node_modules/typescript/bin/tsc"), "-p", config,
         ]),
       ),
-  consumers: () =>
-    !existsSync(path.join(root, "scripts/consumers.mjs")) ||
-    run("Jest and Vitest consumer projects", process.execPath, ["scripts/consumers.mjs"]),
+  consumers: async () => {
+    if (!existsSync(path.join(root, "scripts/consumers.mjs"))) return true;
+    // A private Redis for the shared-storage tests of the consumer projects.
+    const redis = await startRedis();
+    try {
+      return run("Jest and Vitest consumer projects", process.execPath, ["scripts/consumers.mjs"], {
+        env: { ...process.env, KV_TEST_REDIS_URL: redis.url },
+      });
+    } finally {
+      await redis.cleanup();
+    }
+  },
 };
 
 for (const [name, step] of Object.entries(steps)) {
