@@ -11,6 +11,11 @@ import { startRedis } from "./redis-server.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2); // e.g. `npm test -- js` runs one step
 
+function hostTarget() {
+  const out = spawnSync("rustc", ["-vV"], { encoding: "utf8" }).stdout ?? "";
+  return /^host: (\S+)$/m.exec(out)?.[1] ?? "x86_64-unknown-linux-gnu";
+}
+
 function run(title, cmd, args, opts = {}) {
   console.log(`\n# ${title}: ${cmd} ${args.join(" ")}`);
   const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
@@ -23,7 +28,9 @@ function run(title, cmd, args, opts = {}) {
 }
 
 const steps = {
-  rust: () => run("Rust unit tests", "cargo", ["test", "--workspace", "--release"]),
+  // Same profile and explicit host target as `napi build --release`, so the
+  // tests reuse the dependencies `npm install` already compiled.
+  rust: () => run("Rust unit tests", "cargo", ["test", "--workspace", "--release", "--target", hostTarget()]),
   js: async () => {
     const redis = await startRedis();
     try {
