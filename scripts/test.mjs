@@ -70,7 +70,15 @@ const steps = {
   },
 };
 
+let passed = 0;
+let failed = 0;
 for (const [name, step] of Object.entries(steps)) {
   if (only.length && !only.includes(name)) continue;
-  if (!(await step())) break;
+  if (await step()) passed++;
+  else {
+    failed++;
+    break;
+  }
 }
+// One closing line that counts the steps (each step prints its own counts).
+console.log(`\nsteps: ${passed} passed, ${failed} failed`);
