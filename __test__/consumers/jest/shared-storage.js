@@ -5,7 +5,10 @@
 // no file ever sees another's data. The files meet at two barriers (files in
 // the shared directory) so that both really are running, and have both
 // written everything, before each checks what it can see.
-// Required by shared-*.spec.js; not a test file itself.
+// Required by shared-*.spec.js; not a test file itself. package.json sets
+// workerIdleMemoryLimit because with it Jest always uses workers: without it,
+// once it has timings of fast tests from earlier runs, it runs every file in
+// one process, and the barriers could never be met.
 const fs = require("node:fs");
 const path = require("node:path");
 const { Miniflare } = require("miniflare-kv");
