@@ -226,3 +226,25 @@ export declare class KVNamespace<Key extends string = string> {
     options?: KVNamespaceListOptions,
   ): Promise<KVNamespaceListResult<Metadata, Key>>;
 }
+
+/** A running local KV REST API (see `startKvApi`). */
+export interface KvApiServer {
+  /** Base URL for clients, e.g. `http://127.0.0.1:8788/client/v4`
+   * (the `cloudflare` package's `baseURL`). */
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (and closes storage it opened itself). */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves Cloudflare's v4 REST API for Workers KV
+ * (`/client/v4/accounts/:account/storage/kv/namespaces…`) over `target`: a
+ * Miniflare instance (the data its bindings see, in memory too) or a
+ * `kvPersist` value (directory, `sled:<path>`, `redis://` URL). Any account
+ * id and credentials are accepted. `port` 0 (the default) picks a free port.
+ */
+export declare function startKvApi(
+  target: Miniflare | boolean | string,
+  options?: { port?: number; host?: string },
+): Promise<KvApiServer>;

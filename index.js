@@ -4,5 +4,6 @@
 
 const { Miniflare } = require("./lib/miniflare");
 const { KVNamespace } = require("./lib/namespace");
+const { startKvApi } = require("./lib/rest-api");
 
-module.exports = { Miniflare, KVNamespace };
+module.exports = { Miniflare, KVNamespace, startKvApi };

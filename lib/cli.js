@@ -10,6 +10,8 @@ const { Miniflare, resolveNamespaces } = require("./miniflare");
 const { resolvePersist } = require("./persist");
 const { withWranglerConfig } = require("./config");
 const { WORKER_FILES } = require("./worker");
+const { addKvCommands } = require("./kv-commands");
+const { startKvApi } = require("./rest-api");
 
 const DEFAULT_PORT = 8787;
 const DEFAULT_HOST = "127.0.0.1";
@@ -40,6 +42,7 @@ function buildProgram() {
     .option("-c, --wrangler-config <path>", "wrangler config file (default: wrangler.json, wrangler.jsonc or wrangler.toml if present)")
     .option("-e, --env <name>", "use the [env.<name>] section of the wrangler config")
     .option("-w, --watch", "reload the Worker when its files or the wrangler config change (KV data is kept)")
+    .option("--api-port <port>", "also serve Cloudflare's KV REST API (/client/v4/accounts/:id/storage/kv/…) on this port", parsePort)
     .version(version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show this help")
     .addHelpText(
@@ -142,12 +145,16 @@ function errorText(error) {
 
 async function main(argv = process.argv) {
   const program = buildProgram();
+  // `miniflare kv …` (lib/kv-commands.js) wins over a script named "kv".
+  const kv = addKvCommands(program);
+  program.action(() => {});
   try {
-    program.parse(argv);
+    await program.parseAsync(argv);
   } catch (error) {
     // commander has printed the one-line message (or the help / version).
     return error.exitCode ?? 1;
   }
+  if (kv.ran) return kv.exitCode;
   const flags = program.opts();
   const options = toOptions(program.args[0], flags);
 
@@ -210,6 +217,7 @@ async function main(argv = process.argv) {
   // Handle Ctrl-C before announcing anything: a signal sent as soon as the
   // address is printed must shut down cleanly, not kill the process.
   let watcher = null;
+  let api = null; // the KV REST API (--api-port)
   let stopping = false;
   let resolveExit;
   const exited = new Promise((resolve) => (resolveExit = resolve));
@@ -221,6 +229,7 @@ async function main(argv = process.argv) {
     stopping = true;
     log(`\n${signal} received: shutting down`);
     watcher?.close();
+    api?.close();
     server.close();
     server.closeIdleConnections();
     // Requests still running get a moment to finish, then their sockets close.
@@ -233,6 +242,18 @@ async function main(argv = process.argv) {
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 
+  // The KV REST API serves this instance's data (even in memory).
+  if (flags.apiPort !== undefined) {
+    try {
+      api = await startKvApi(mf, { port: flags.apiPort, host: flags.host });
+    } catch (error) {
+      console.error(`miniflare: cannot serve the KV API on ${flags.host}:${flags.apiPort}: ${error.message}`);
+      server.close();
+      await mf.dispose();
+      return 1;
+    }
+  }
+
   const { port } = server.address();
   const shownHost = flags.host.includes(":") ? `[${flags.host}]` : flags.host;
   log(`KV Namespaces: ${info.namespaces}`);
@@ -241,6 +262,7 @@ async function main(argv = process.argv) {
   // Watch before announcing the address, so an edit made once it is printed is seen.
   watcher = flags.watch ? await startWatching(mf, options, log) : null;
   if (watcher) log("Watching the Worker's files for changes");
+  if (api) log(`KV API: ${api.url}/accounts/<any id>/storage/kv/namespaces`);
   log(`Listening on http://${shownHost}:${port}`);
   return exited;
 }

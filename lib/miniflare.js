@@ -43,6 +43,9 @@ function resolveNamespaces(kvNamespaces) {
   );
 }
 
+/** For lib/rest-api.js: `await mf[KV_STORE]()` → { store, bindings }. */
+const KV_STORE = Symbol("miniflare-kv.kvStore");
+
 class Miniflare {
   #bindings = new Map(); // binding → namespace id
   #location = "memory:";
@@ -122,6 +125,13 @@ class Miniflare {
   async [WORKER_FILES]() {
     if (this.#workerSpec === null) return [];
     return (await this.#loadWorker()).files();
+  }
+
+  /** The native store and the bound namespace ids (binding → id), for the
+   * local REST API: it serves the same data as this instance's bindings. */
+  async [KV_STORE]() {
+    this.#checkOpen();
+    return { store: await this.#openStore(), bindings: new Map(this.#bindings) };
   }
 
   /** The native store, connecting to Redis on first use (and again after a
@@ -222,4 +232,4 @@ class Miniflare {
   }
 }
 
-module.exports = { Miniflare, resolveNamespaces };
+module.exports = { Miniflare, resolveNamespaces, KV_STORE };

@@ -10,7 +10,8 @@
 //! put). Other properties are ignored with a warning, as wrangler does.
 //!
 //! Delete format: a JSON array of key strings, or of `{"name": string}`
-//! objects (what `kv key list` prints).
+//! objects (what `kv key list` prints), or of `{"key": string, …}` objects (so
+//! a file written with bulk put can be deleted with bulk delete).
 
 use std::collections::BTreeMap;
 
@@ -243,8 +244,8 @@ pub fn parse_put_batch(json: &str, first: usize, now: Now) -> Result<PutBatch> {
     Ok(batch)
 }
 
-/// Parses and validates one bulk delete request: key strings or
-/// `{"name": string}` objects, numbered from `first`.
+/// Parses and validates one bulk delete request: key strings, or objects
+/// with `name` (else `key`), numbered from `first`.
 pub fn parse_key_batch(json: &str, first: usize) -> Result<Vec<String>> {
     let items = parse_array(json)?;
     check_request(json, items.len(), "keys")?;
@@ -254,9 +255,10 @@ pub fn parse_key_batch(json: &str, first: usize) -> Result<Vec<String>> {
         let (key, field) = if item.get().starts_with('{') {
             let fields: BTreeMap<String, &RawValue> = serde_json::from_str(item.get())
                 .map_err(|e| entry_error(index, None, format!("is not a valid object ({e})")))?;
-            let name = string_field(index, "name", fields.get("name"))?
+            let field = if fields.contains_key("name") || !fields.contains_key("key") { "name" } else { "key" };
+            let name = string_field(index, field, fields.get(field))?
                 .ok_or_else(|| entry_error(index, Some("name"), "is missing"))?;
-            (name, Some("name"))
+            (name, Some(field))
         } else {
             let key = serde_json::from_str::<String>(item.get()).map_err(|_| {
                 entry_error(index, None, "must be a key name (a string) or an object {\"name\": string}")
@@ -402,13 +404,16 @@ mod tests {
 
     #[test]
     fn key_batches() {
-        assert_eq!(parse_key_batch(r#"["a", {"name":"b","expiration":1}]"#, 0).unwrap(), ["a", "b"]);
+        assert_eq!(
+            parse_key_batch(r#"["a", {"name":"b","expiration":1}, {"key":"c","value":"v"}]"#, 0).unwrap(),
+            ["a", "b", "c"]
+        );
         assert_eq!(
             parse_key_batch(r#"["a", ""]"#, 5).unwrap_err().to_string(),
             "Invalid bulk entry [6]: Key name cannot be empty."
         );
         assert_eq!(
-            parse_key_batch(r#"[{"key":"a"}]"#, 0).unwrap_err().to_string(),
+            parse_key_batch(r#"[{"value":"a"}]"#, 0).unwrap_err().to_string(),
             r#"Invalid bulk entry [0], field "name": is missing"#
         );
         assert_eq!(
