@@ -592,7 +592,7 @@ function addKvCommands(program) {
       await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write("", resolve))));
     };
 
-  const kv = program.command("kv").description("Manage local Workers KV data like `wrangler kv` (run `miniflare kv --help`)");
+  const kv = program.command("kv").description("Manage local Workers KV data like `wrangler kv`: namespaces, keys, bulk files");
   addNamespaceCommands(kv.command("namespace").description("Create, list, rename and delete namespaces"), run);
   addKeyCommands(kv.command("key").description("Write, read, list and delete single keys"), run);
   addBulkCommands(kv.command("bulk").description("Write, read and delete many keys from a JSON file"), run);
