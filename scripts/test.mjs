@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startRedis } from "./redis-server.mjs";
+import { ensureRedisInstalled, startRedis } from "./redis-server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2); // e.g. `npm test -- js` runs one step
@@ -30,7 +30,12 @@ function run(title, cmd, args, opts = {}) {
 const steps = {
   // Same profile and explicit host target as `napi build --release`, so the
   // tests reuse the dependencies `npm install` already compiled.
-  rust: () => run("Rust unit tests", "cargo", ["test", "--workspace", "--release", "--target", hostTarget()]),
+  // The Redis tests in kv-core start their own redis-server: install it first
+  // on a bare machine.
+  rust: () => {
+    ensureRedisInstalled();
+    return run("Rust unit tests", "cargo", ["test", "--workspace", "--release", "--target", hostTarget()]);
+  },
   js: async () => {
     const redis = await startRedis();
     try {
