@@ -17,9 +17,8 @@ pub fn list_all(kv: &Kv<impl Storage>, ns: &str, prefix: Option<&str>, limit: i3
     let mut names = Vec::new();
     let mut cursor = None;
     loop {
-        let page = kv
-            .list(ns, ListOptions { prefix: prefix.map(Into::into), limit: Some(limit), cursor }, now)
-            .unwrap();
+        let page =
+            kv.list(ns, ListOptions { prefix: prefix.map(Into::into), limit: Some(limit), cursor }, now).unwrap();
         names.extend(page.keys.iter().map(|k| k.name.clone()));
         match page.cursor {
             Some(c) => cursor = Some(c),
@@ -61,8 +60,8 @@ fn namespaces_are_separate<S: Storage>(kv: Kv<S>) {
 
 fn utf8_byte_order<S: Storage>(kv: Kv<S>) {
     let expected = [
-        "\u{0}x", "B", "a", "a b", "a/b", "aa", "b", "e\u{301}", "z", "~", "\u{7f}", "\u{80}", "é",
-        "\u{d7ff}", "\u{e000}", "\u{ffff}", "😀",
+        "\u{0}x", "B", "a", "a b", "a/b", "aa", "b", "e\u{301}", "z", "~", "\u{7f}", "\u{80}", "é", "\u{d7ff}",
+        "\u{e000}", "\u{ffff}", "😀",
     ];
     for key in expected.iter().rev() {
         put(&kv, "ns", key, key);
