@@ -10,6 +10,8 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeNamespace {
+  /** A handle for the free functions in `fastpath.rs` (local backends). */
+  handle(): number
   /** The value as text (invalid UTF-8 becomes U+FFFD), or `null`. */
   getText(key: string, cacheTtl: number | undefined | null, now: number): string | null
   /** The value as a fresh ArrayBuffer, or `null`. */
@@ -78,6 +80,11 @@ export declare class NativeStore {
   dispose(): void
 }
 
+export interface FastEntry {
+  value: string | ArrayBuffer
+  metadata?: string
+}
+
 /** Bulk read results, index-aligned with the requested keys. */
 export interface NativeBulk {
   /** `null` for a missing key. */
@@ -133,6 +140,16 @@ export interface NativeRemoteEntry {
   value: string | Uint8Array
   metadata?: string
 }
+
+export declare function nsDelete(handle: number, key: string): void
+
+export declare function nsGetText(handle: number, key: string, cacheTtl: number | undefined | null, now: number): string | null
+
+export declare function nsGetWithMetadata(handle: number, key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): FastEntry | null
+
+export declare function nsList(handle: number, prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): NativeListPage
+
+export declare function nsPut(handle: number, key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): void
 
 /**
  * Splits a bulk file (a JSON array) into requests within the limits of one

@@ -5,6 +5,7 @@
 
 mod admin;
 mod error;
+mod fastpath;
 mod namespace;
 mod remote;
 mod store;

@@ -16,6 +16,16 @@ use crate::store::{Backend, LocalKv, SharedBackend};
 pub struct NativeNamespace {
     backend: SharedBackend,
     id: String,
+    /// This namespace's slot in `fastpath.rs`, once `handle()` was called.
+    fast_handle: std::cell::Cell<Option<u32>>,
+}
+
+impl Drop for NativeNamespace {
+    fn drop(&mut self) {
+        if let Some(handle) = self.fast_handle.get() {
+            crate::fastpath::release(handle);
+        }
+    }
 }
 
 /// A value read back for `getWithMetadata`.
@@ -75,7 +85,7 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 
 impl NativeNamespace {
     pub(crate) fn new(backend: SharedBackend, id: String) -> Self {
-        NativeNamespace { backend, id }
+        NativeNamespace { backend, id, fast_handle: std::cell::Cell::new(None) }
     }
 
     fn kv(&self) -> napi::Result<Arc<LocalKv>> {
@@ -92,6 +102,17 @@ impl NativeNamespace {
 
 #[napi]
 impl NativeNamespace {
+    /// A handle for the free functions in `fastpath.rs` (local backends).
+    #[napi]
+    pub fn handle(&self) -> u32 {
+        if let Some(handle) = self.fast_handle.get() {
+            return handle;
+        }
+        let handle = crate::fastpath::register(self.backend.clone(), self.id.clone());
+        self.fast_handle.set(Some(handle));
+        handle
+    }
+
     /// The value as text (invalid UTF-8 becomes U+FFFD), or `null`.
     #[napi(catch_unwind)]
     pub fn get_text(&self, key: String, cache_ttl: Option<i32>, now: f64) -> napi::Result<Option<String>> {

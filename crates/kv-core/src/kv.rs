@@ -40,6 +40,13 @@ impl<S: Storage + ?Sized> Kv<S> {
         self.storage.get(ns, key, now)
     }
 
+    /// The value only, copied into `out`; see [`Storage::read_value`].
+    pub fn read_value(&self, ns: &str, key: &str, cache_ttl: Option<i32>, now: Now, out: &mut Vec<u8>) -> Result<bool> {
+        check_key(Op::Get, key)?;
+        check_cache_ttl(Op::Get, cache_ttl)?;
+        self.storage.read_value(ns, key, now, out)
+    }
+
     /// Bulk read: entries in input order; `value_type` is "text" or "json".
     pub fn get_bulk(
         &self,

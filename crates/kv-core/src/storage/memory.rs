@@ -51,6 +51,23 @@ impl Storage for MemoryStorage {
         }
     }
 
+    fn read_value(&self, namespace: &str, key: &str, now: Now, out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
+        let mut namespaces = self.lock();
+        let Some(map) = namespaces.get_mut(namespace) else { return Ok(false) };
+        match map.get(key) {
+            Some(entry) if entry.is_expired(now) => {
+                map.remove(key);
+                Ok(false)
+            }
+            Some(entry) => {
+                out.extend_from_slice(&entry.value);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
         let mut namespaces = self.lock();
         match namespaces.get_mut(namespace) {

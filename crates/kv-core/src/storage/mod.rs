@@ -30,6 +30,20 @@ pub trait Storage: Send + Sync {
     /// may reclaim an expired entry here.
     fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>>;
 
+    /// Copies the live value for `key` into `out` (cleared first) without
+    /// cloning the entry; `false` when missing or expired. Saves the shared
+    /// buffer's reference-count round trip (a cache miss in big maps).
+    fn read_value(&self, namespace: &str, key: &str, now: Now, out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
+        match self.get(namespace, key, now)? {
+            Some(entry) => {
+                out.extend_from_slice(&entry.value);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Replaces `key` atomically: readers see the old entry or the new one.
     fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()>;
 
@@ -86,6 +100,9 @@ pub trait AsyncStorage: Send + Sync {
 impl<S: Storage + ?Sized> Storage for Box<S> {
     fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
         (**self).get(namespace, key, now)
+    }
+    fn read_value(&self, namespace: &str, key: &str, now: Now, out: &mut Vec<u8>) -> Result<bool> {
+        (**self).read_value(namespace, key, now, out)
     }
     fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
         (**self).put(namespace, key, entry)

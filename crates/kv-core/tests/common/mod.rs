@@ -35,6 +35,7 @@ pub fn run_contract<S: Storage>(make: impl Fn() -> S) {
     paging_resumes_after_deleted_cursor(Kv::new(make()));
     expiry_follows_the_callers_clock(Kv::new(make()));
     metadata_and_expiration_in_list(Kv::new(make()));
+    read_value_agrees_with_get(Kv::new(make()));
 }
 
 fn round_trip_and_overwrite<S: Storage>(kv: Kv<S>) {
@@ -125,4 +126,21 @@ fn metadata_and_expiration_in_list<S: Storage>(kv: Kv<S>) {
     put(&kv, "ns", "both", "w");
     let entry = kv.get("ns", "both", None, NOW).unwrap().unwrap();
     assert_eq!((entry.metadata, entry.expiration), (None, None));
+}
+
+/// `read_value` (the binding's text fast path) answers exactly as `get`.
+fn read_value_agrees_with_get<S: Storage>(kv: Kv<S>) {
+    let mut out = b"stale".to_vec();
+    assert!(!kv.read_value("ns", "missing", None, NOW, &mut out).unwrap());
+    assert!(out.is_empty(), "a miss clears the buffer");
+    put(&kv, "ns", "k", "value");
+    assert!(kv.read_value("ns", "k", None, NOW, &mut out).unwrap());
+    assert_eq!(out, b"value");
+    let opts = PutOptions { expiration_ttl: Some(60), ..Default::default() };
+    kv.put("ns", "ttl", Bytes::from_static(b"v"), opts, NOW).unwrap();
+    let expired = Now(((NOW.seconds() + 60) * 1000) as f64);
+    assert!(!kv.read_value("ns", "ttl", None, expired, &mut out).unwrap());
+    assert_eq!(get(&kv, "ns", "ttl", NOW), None, "an expired entry is reclaimed");
+    assert!(kv.read_value("ns", "", None, NOW, &mut out).is_err(), "keys are validated");
+    assert!(kv.read_value("ns", "k", Some(29), NOW, &mut out).is_err(), "cacheTtl is validated");
 }
