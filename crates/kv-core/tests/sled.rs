@@ -251,6 +251,112 @@ fn acknowledged_writes_survive_sigkill() {
     }
 }
 
+#[test]
+fn namespaces_sharing_leading_bytes_stay_apart() {
+    let dir = TempDir::new("prefixes");
+    let kv = Kv::new(SledStorage::open(dir.path()).unwrap());
+    // With plain concatenation these would be the same stored key.
+    put(&kv, "a", "bc", "in a");
+    put(&kv, "ab", "c", "in ab");
+    put(&kv, "", "abc", "in the empty namespace");
+    put(&kv, "a\u{0}", "x", "in a + NUL");
+    assert_eq!(get(&kv, "a", "bc", NOW).as_deref(), Some("in a"));
+    assert_eq!(get(&kv, "ab", "c", NOW).as_deref(), Some("in ab"));
+    assert_eq!(get(&kv, "a", "b", NOW), None);
+    assert_eq!(list_all(&kv, "a", None, 1000, NOW), ["bc"]);
+    assert_eq!(list_all(&kv, "ab", None, 1000, NOW), ["c"]);
+    assert_eq!(list_all(&kv, "", None, 1000, NOW), ["abc"]);
+    assert_eq!(list_all(&kv, "a\u{0}", None, 1000, NOW), ["x"]);
+    kv.delete("a", "bc").unwrap();
+    assert_eq!(get(&kv, "ab", "c", NOW).as_deref(), Some("in ab"));
+}
+
+const MARKER: &[u8] = b"kv-core format";
+
+/// A record in the storage format: no expiration, no metadata, `value`.
+fn plain_record(value: &str) -> Vec<u8> {
+    [&[0u8][..], value.as_bytes()].concat()
+}
+
+/// Writes a database the way versions with one tree per namespace did
+/// (format 1: namespace `<ns>` in the tree `kv/<ns>`).
+fn write_format_1(path: &Path, namespaces: &[(&str, &[(&str, Vec<u8>)])]) {
+    let db = ::sled::open(path).unwrap();
+    db.insert(MARKER, b"1").unwrap();
+    for (namespace, entries) in namespaces {
+        let tree = db.open_tree(format!("kv/{namespace}")).unwrap();
+        for (key, record) in *entries {
+            tree.insert(key, record.clone()).unwrap();
+        }
+    }
+    db.open_tree("registry/namespaces").unwrap().insert("ns", "Title").unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_database_with_a_tree_per_namespace_is_converted() {
+    let dir = TempDir::new("format-1");
+    let expiration = NOW.seconds() + 3600;
+    let mut with_metadata = vec![0b11];
+    with_metadata.extend_from_slice(&expiration.to_be_bytes());
+    with_metadata.extend_from_slice(&7u32.to_be_bytes());
+    with_metadata.extend_from_slice(br#"{"a":1}v"#);
+    let ns_entries = [("b", plain_record("2")), ("a", plain_record("1")), ("meta", with_metadata)];
+    let other_entries = [("a", plain_record("other"))];
+    write_format_1(dir.path(), &[("ns", &ns_entries), ("ns2", &other_entries), ("n", &[])]);
+    {
+        let kv = Kv::new(SledStorage::open(dir.path()).unwrap());
+        assert_eq!(get(&kv, "ns", "a", NOW).as_deref(), Some("1"));
+        assert_eq!(get(&kv, "ns2", "a", NOW).as_deref(), Some("other"));
+        let entry = kv.get("ns", "meta", None, NOW).unwrap().unwrap();
+        assert_eq!((&entry.value[..], entry.expiration), (&b"v"[..], Some(expiration)));
+        assert_eq!(entry.metadata.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(list_all(&kv, "ns", None, 1000, NOW), ["a", "b", "meta"]);
+        assert_eq!(list_all(&kv, "n", None, 1000, NOW), Vec::<String>::new());
+        let titles = kv_core::storage::NamespaceAdmin::namespaces(kv.storage()).unwrap();
+        assert_eq!(titles.len(), 1);
+        put(&kv, "ns", "c", "3");
+    }
+    // Converted once: the old trees are emptied, the marker says format 2.
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        assert_eq!(db.get(MARKER).unwrap().as_deref(), Some(&b"2"[..]));
+        for name in db.tree_names().iter().filter(|name| name.starts_with(b"kv/")) {
+            assert!(db.open_tree(name).unwrap().is_empty(), "{:?}", String::from_utf8_lossy(name));
+        }
+        assert!(!db.open_tree("entries").unwrap().is_empty());
+    }
+    let kv = Kv::new(SledStorage::open(dir.path()).unwrap());
+    assert_eq!(list_all(&kv, "ns", None, 1000, NOW), ["a", "b", "c", "meta"]);
+}
+
+#[test]
+fn old_trees_left_after_converting_are_not_copied_again() {
+    // A crash after the marker was set to 2, before the old trees were dropped.
+    let dir = TempDir::new("format-1-leftover");
+    write_format_1(dir.path(), &[("ns", &[("stale", plain_record("old"))])]);
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        db.insert(MARKER, b"2").unwrap();
+        db.flush().unwrap();
+    }
+    let kv = Kv::new(SledStorage::open(dir.path()).unwrap());
+    assert_eq!(get(&kv, "ns", "stale", NOW), None);
+    assert_eq!(list_all(&kv, "ns", None, 1000, NOW), Vec::<String>::new());
+}
+
+#[test]
+fn a_newer_format_gets_a_clear_error() {
+    let dir = TempDir::new("format-3");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        db.insert(MARKER, b"3").unwrap();
+        db.flush().unwrap();
+    }
+    let message = SledStorage::open(dir.path()).err().unwrap().to_string();
+    assert!(message.ends_with("has format version \"3\", which this version cannot read: use a new path"), "{message}");
+}
+
 /// Overwrites `file` in a database that held data with junk of the same size.
 fn damaged_database(file: &str) -> TempDir {
     let dir = TempDir::new(&format!("corrupt-{file}"));

@@ -1,16 +1,17 @@
 //! Namespace administration in sled.
 //!
 //! The registry is the tree `registry/namespaces` (id → title, UTF-8); a
-//! namespace's data is the tree `kv/<id>`, so the two can never meet. sled
-//! lets one process at a time open a database, so a process-wide mutex is
-//! enough to make "title not taken, then insert" atomic. Deleting a namespace
-//! drops its tree. A bulk write or delete is one `Batch`, applied atomically
-//! to the namespace's tree, then flushed.
+//! namespace's data is the range of the tree `entries` under its prefix (see
+//! the parent module), so the two can never meet. sled lets one process at a
+//! time open a database, so a process-wide mutex is enough to make "title not
+//! taken, then insert" atomic. Deleting a namespace removes its range in one
+//! `Batch`. A bulk write or delete is one `Batch`, applied atomically to
+//! `entries`, then flushed.
 
 use std::sync::Mutex;
 
 use super::super::admin::{NamespaceAdmin, NamespaceInfo, RegistryTable};
-use super::{encode_record, sled_error, SledStorage, TREE_NAME_PREFIX};
+use super::{encode_record, entry_key, namespace_prefix, sled_error, SledStorage};
 use crate::entry::Entry;
 use crate::error::{KvError, Result};
 
@@ -72,9 +73,14 @@ impl NamespaceAdmin for SledStorage {
     }
 
     fn delete_namespace(&self, id: &str) -> Result<bool> {
-        let shared = self.shared();
-        let name = format!("{TREE_NAME_PREFIX}{id}");
-        shared.db.drop_tree(name.as_bytes()).map_err(|e| sled_error(&shared.path, e))?;
+        let path = self.path();
+        let mut batch = ::sled::Batch::default();
+        for item in self.entries().scan_prefix(namespace_prefix(id.as_bytes())) {
+            let (stored_key, _) = item.map_err(|e| sled_error(path, e))?;
+            batch.remove(stored_key);
+        }
+        // Flushed with the registry change below.
+        self.entries().apply_batch(batch).map_err(|e| sled_error(path, e))?;
         let mut registered = false;
         self.change_registry(id, |table| {
             registered = table.remove(id);
@@ -86,20 +92,18 @@ impl NamespaceAdmin for SledStorage {
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> Result<()> {
         let mut batch = ::sled::Batch::default();
         for (key, entry) in entries {
-            batch.insert(key.as_bytes(), encode_record(entry));
+            batch.insert(entry_key(namespace, key), encode_record(entry));
         }
-        let tree = self.tree(namespace)?;
-        tree.apply_batch(batch).map_err(|e| sled_error(&self.shared().path, e))?;
+        self.entries().apply_batch(batch).map_err(|e| sled_error(&self.shared().path, e))?;
         self.flush()
     }
 
     fn delete_many(&self, namespace: &str, keys: &[String]) -> Result<()> {
         let mut batch = ::sled::Batch::default();
         for key in keys {
-            batch.remove(key.as_bytes());
+            batch.remove(entry_key(namespace, key));
         }
-        let tree = self.tree(namespace)?;
-        tree.apply_batch(batch).map_err(|e| sled_error(&self.shared().path, e))?;
+        self.entries().apply_batch(batch).map_err(|e| sled_error(&self.shared().path, e))?;
         self.flush()
     }
 }
