@@ -11,7 +11,7 @@
 //! |-----------|----------|
 //! | memory    | a map next to the namespaces' maps |
 //! | directory | `<root>/.^kv-namespaces.json` (see `dir/registry.rs`) |
-//! | sled      | the tree `registry/namespaces` (namespace trees are `kv/<id>`) |
+//! | sled      | the tree `registry/namespaces` (entries live in the tree `entries`, see `sled.rs`) |
 //! | Redis     | the hash `miniflare-kv:namespaces` (see `redis/admin.rs`) |
 //!
 //! Bulk writes are validated as a whole before anything is written (see
