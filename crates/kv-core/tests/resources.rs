@@ -71,7 +71,6 @@ fn sled_descriptors_do_not_grow_with_namespaces() {
 }
 
 #[test]
-#[ignore = "known defect, reported: DirStorage keeps each namespace's lock file open until it is dropped"]
 fn directory_descriptors_do_not_grow_with_namespaces() {
     let dir = TempDir::new("dir");
     let growth = descriptor_growth(DirStorage::open(dir.0.join("kv")).unwrap());

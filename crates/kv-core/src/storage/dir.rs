@@ -27,7 +27,17 @@
 //! plus an exclusive `flock` on `.^kv-lock`, released by the kernel if the
 //! process dies). The lock file's first 8 bytes are a generation counter: odd
 //! while a change is under way, so an odd value seen by the next lock holder
-//! means a writer died, and it runs recovery (below) first. A `put`:
+//! means a writer died, and it runs recovery (below) first.
+//!
+//! Lock files stay open between operations, but only the 32 most recently
+//! used of the whole storage (`OPEN_LOCK_FILES`, kept by `OpenLockFiles`);
+//! another namespace reopens its own on its next write or `list` (a few µs),
+//! so a process can use any number of namespaces (keeping one open per
+//! namespace used to exhaust the descriptor limit). A file evicted while a
+//! writer holds its `flock` stays open until that writer is done: closing it
+//! would release the lock.
+//!
+//! A `put`:
 //!
 //! 1. writes the value to a new temporary file `T` (`.^kv-tmp-*.value`);
 //! 2. if a meta file is needed, or one is in place: writes the new meta file,
@@ -144,18 +154,27 @@ const TEMP_PREFIX: &str = ".^kv-tmp-";
 const READ_ATTEMPTS: usize = 16;
 /// Chains of Miniflare 2 files, each in the way of the next one's own file.
 const MAX_RELOCATION_DEPTH: usize = 32;
+/// Lock files kept open between operations, for all namespaces together:
+/// more than a process uses at once (a dev server's few namespaces, a test
+/// run's one per worker), far below any descriptor limit. Beyond it, the
+/// next write or `list` of a namespace reopens its lock file (a few µs).
+const OPEN_LOCK_FILES: usize = 32;
 
 /// Workers KV over a directory tree. See the module documentation.
 pub struct DirStorage {
     root: PathBuf,
     namespaces: Mutex<HashMap<String, Arc<Namespace>>>,
+    lock_files: Arc<OpenLockFiles>,
     #[cfg(test)]
     crash: tests::CrashSwitch,
 }
 
 struct Namespace {
+    /// Unique in the process: names this namespace in [`OpenLockFiles`].
+    id: u64,
     dir: PathBuf,
-    lock_file: Mutex<Option<Arc<LockFile>>>,
+    /// The storage's open lock files, this namespace's among them or not.
+    lock_files: Arc<OpenLockFiles>,
     /// Serialises this process's writers; `flock` serialises processes.
     writer: Mutex<()>,
     index: Mutex<Option<Index>>,
@@ -178,6 +197,60 @@ struct OwnWrites {
 struct LockFile {
     file: File,
     writable: bool,
+}
+
+/// A storage's most recently used lock files, at most [`OPEN_LOCK_FILES`],
+/// least recently used first, with their namespace's id. A file that leaves
+/// the list is closed when its last `Arc` goes; a [`Writer`] holds one, so an
+/// eviction never releases a writer's `flock`. A short list searched from the
+/// end (where the namespace just used is) rather than the `lru` crate: a few
+/// lines, and at this size as fast as a hash map.
+#[derive(Default)]
+struct OpenLockFiles {
+    files: Mutex<Vec<(u64, Arc<LockFile>)>>,
+}
+
+impl OpenLockFiles {
+    /// Namespace `id`'s open lock file, now the most recently used.
+    fn get(&self, id: u64) -> Option<Arc<LockFile>> {
+        let mut files = lock(&self.files);
+        let at = files.iter().rposition(|(owner, _)| *owner == id)?;
+        let file = files[at].1.clone();
+        if at + 1 != files.len() {
+            let used = files.remove(at);
+            files.push(used);
+        }
+        Some(file)
+    }
+
+    /// Keeps `file` open for namespace `id` (in place of any other), closing
+    /// the least recently used file beyond the bound, preferably one that no
+    /// writer holds (a held one stays open until its writer is done).
+    fn insert(&self, id: u64, file: Arc<LockFile>) {
+        let dropped = {
+            let mut files = lock(&self.files);
+            let replaced = files.iter().position(|(owner, _)| *owner == id).map(|at| files.remove(at));
+            files.push((id, file));
+            let evicted = (files.len() > OPEN_LOCK_FILES).then(|| {
+                let at = files.iter().position(|(_, file)| Arc::strong_count(file) == 1).unwrap_or(0);
+                files.remove(at)
+            });
+            (replaced, evicted)
+        };
+        drop(dropped); // closed outside the lock
+    }
+
+    /// Drops namespace `id`'s file, or only `stale` if given and still kept.
+    fn forget(&self, id: u64, stale: Option<&Arc<LockFile>>) {
+        let forgotten = {
+            let mut files = lock(&self.files);
+            let at = files
+                .iter()
+                .position(|(owner, file)| *owner == id && stale.is_none_or(|stale| Arc::ptr_eq(file, stale)));
+            at.map(|at| files.remove(at))
+        };
+        drop(forgotten);
+    }
 }
 
 /// What reading one value file (and its meta file) found.
@@ -304,16 +377,16 @@ impl Namespace {
         self.dir.join(LOCK_FILE)
     }
 
-    /// The open lock file; `create` makes the directory and file if needed
+    /// The open lock file (kept open for the next call, see
+    /// [`OpenLockFiles`]); `create` makes the directory and file if needed
     /// (writers), otherwise a missing file gives `None` (readers).
     fn lock_file(&self, create: bool) -> Result<Option<Arc<LockFile>>> {
-        let mut slot = lock(&self.lock_file);
-        if let Some(current) = slot.as_ref() {
+        if let Some(current) = self.lock_files.get(self.id) {
             // Writers check for a deleted lock file after locking it.
             if (current.writable || !create) && (create || !is_unlinked(&current.file)) {
-                return Ok(Some(current.clone()));
+                return Ok(Some(current));
             }
-            *slot = None;
+            self.lock_files.forget(self.id, Some(&current));
         }
         let path = self.lock_path();
         let opened = if create {
@@ -327,8 +400,9 @@ impl Namespace {
         };
         match opened {
             Ok((file, writable)) => {
+                // Two threads may both open it; the file kept is the last.
                 let opened = Arc::new(LockFile { file, writable });
-                *slot = Some(opened.clone());
+                self.lock_files.insert(self.id, opened.clone());
                 Ok(Some(opened))
             }
             Err(e) if !create && is_absent(&e) => Ok(None),
@@ -338,10 +412,7 @@ impl Namespace {
 
     /// Drops `stale` from the cache (if still cached) so the next call reopens.
     fn forget_lock_file(&self, stale: &Arc<LockFile>) {
-        let mut slot = lock(&self.lock_file);
-        if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, stale)) {
-            *slot = None;
-        }
+        self.lock_files.forget(self.id, Some(stale));
     }
 
     fn writable_lock_file(&self) -> Result<Arc<LockFile>> {
@@ -408,6 +479,13 @@ impl Namespace {
     }
 }
 
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // A deleted namespace's lock file need not wait to be evicted.
+        self.lock_files.forget(self.id, None);
+    }
+}
+
 /// The namespace lock, held while changing files. Dropping it releases the
 /// lock; a write that does not reach [`Writer::finish`] leaves the counter
 /// odd, so the next holder recovers.
@@ -426,7 +504,8 @@ struct Writer<'a> {
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        // Closing is not needed to release: the file stays open for reuse.
+        // Closing is not needed to release: the file stays open for reuse
+        // (until it leaves `OpenLockFiles` and this writer's `Arc` is gone).
         let _ = self.lock_file.file.unlock();
     }
 }
@@ -481,6 +560,7 @@ impl DirStorage {
         Ok(DirStorage {
             root,
             namespaces: Mutex::default(),
+            lock_files: Arc::default(),
             #[cfg(test)]
             crash: tests::CrashSwitch::default(),
         })
@@ -513,9 +593,11 @@ impl DirStorage {
             }
             _ => canonical,
         };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let ns = Arc::new(Namespace {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir,
-            lock_file: Mutex::new(None),
+            lock_files: self.lock_files.clone(),
             writer: Mutex::new(()),
             index: Mutex::new(None),
             own: Mutex::default(),

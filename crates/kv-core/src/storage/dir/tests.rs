@@ -389,3 +389,40 @@ fn the_saved_index_is_trusted_only_while_nothing_changed() {
     );
     assert_eq!(temp_files(&root.0.join(NS)), Vec::<String>::new());
 }
+
+/// Only the most recently used lock files stay open, and a file is never
+/// closed (which would release its `flock`) while a writer holds it, even
+/// when every cached file is held.
+#[test]
+fn open_lock_files_are_bounded_and_never_closed_under_a_writer() {
+    let root = TempRoot::new("lock-files");
+    let s = DirStorage::open(&root.0).unwrap();
+    s.put(NS, "k", entry("v", None, None)).unwrap();
+    let other_process_can_lock = || {
+        let file = fs::OpenOptions::new().read(true).write(true).open(root.0.join(NS).join(LOCK_FILE)).unwrap();
+        file.try_lock().is_ok() // closing `file` releases it again
+    };
+    let ns = s.namespace(NS).unwrap();
+    let writer = s.writer_waiting(&ns).unwrap();
+    for n in 0..2 * OPEN_LOCK_FILES {
+        s.put(&format!("other-{n}"), "k", entry("v", None, None)).unwrap();
+    }
+    assert_eq!(lock(&s.lock_files.files).len(), OPEN_LOCK_FILES);
+    assert!(!other_process_can_lock());
+    assert!(lock(&s.lock_files.files).iter().any(|(id, _)| *id == ns.id), "held, so kept");
+    // Once every cached file is held, the writer's is evicted too: it stays
+    // open and locked.
+    let held: Vec<_> = (0..OPEN_LOCK_FILES)
+        .map(|n| s.namespace(&format!("other-{n}")).unwrap().writable_lock_file().unwrap())
+        .collect();
+    assert!(lock(&s.lock_files.files).iter().all(|(id, _)| *id != ns.id));
+    assert!(!other_process_can_lock());
+    drop(writer);
+    assert!(other_process_can_lock());
+    drop(held);
+    // The namespace reopens its lock file and works as before.
+    s.put(NS, "k2", entry("v2", None, None)).unwrap();
+    assert_eq!(s.get(NS, "k2", NOW).unwrap(), Some(entry("v2", None, None)));
+    assert!(listed(&s, "k").is_some() && listed(&s, "k2").is_some());
+    assert!(lock(&s.lock_files.files).len() <= OPEN_LOCK_FILES);
+}
