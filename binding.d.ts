@@ -12,17 +12,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeNamespace {
   /** A handle for the free functions in `fastpath.rs` (local backends). */
   handle(): number
-  /** The value as text (invalid UTF-8 becomes U+FFFD), or `null`. */
-  getText(key: string, cacheTtl: number | undefined | null, now: number): string | null
   /** The value as a fresh ArrayBuffer, or `null`. */
   getBytes(key: string, cacheTtl: number | undefined | null, now: number): ArrayBuffer | null
-  /** Value and metadata JSON, or `null`. `asText` picks text or bytes. */
-  getWithMetadata(key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): NativeEntry | null
   /** Bulk read of 1–100 keys as `text` or `json` (validated here, parsed in JS). */
   getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): NativeBulk
-  put(key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): void
-  delete(key: string): void
-  list(prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): NativeListPage
 }
 
 export declare class NativeRemoteNamespace {
@@ -80,11 +73,6 @@ export declare class NativeStore {
   dispose(): void
 }
 
-export interface FastEntry {
-  value: string | ArrayBuffer
-  metadata?: string
-}
-
 /** Bulk read results, index-aligned with the requested keys. */
 export interface NativeBulk {
   /** `null` for a missing key. */
@@ -108,10 +96,9 @@ export interface NativeBulkOutcome {
   warnings: Array<string>
 }
 
-/** A value read back for `getWithMetadata`. */
+/** A value read back for `getWithMetadata`: text or bytes, and metadata as JSON text. */
 export interface NativeEntry {
   value: string | ArrayBuffer
-  /** Metadata as JSON text. */
   metadata?: string
 }
 
@@ -145,7 +132,7 @@ export declare function nsDelete(handle: number, key: string): void
 
 export declare function nsGetText(handle: number, key: string, cacheTtl: number | undefined | null, now: number): string | null
 
-export declare function nsGetWithMetadata(handle: number, key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): FastEntry | null
+export declare function nsGetWithMetadata(handle: number, key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): NativeEntry | null
 
 export declare function nsList(handle: number, prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): NativeListPage
 

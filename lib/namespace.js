@@ -15,8 +15,9 @@ const isPromise = (x) => x !== null && typeof x === "object" && typeof x.then ==
 
 /** A local namespace's hot calls (get, getWithMetadata, put, delete, list)
  * go to free functions keyed by a numeric handle (src/fastpath.rs): a napi
- * `&self` method call costs ~250 ns more, a third of a whole `get`. The rest
- * goes to the NativeNamespace itself, which also keeps the handle alive. */
+ * `&self` method call costs ~250 ns more, a third of a whole `get`. Byte and
+ * bulk reads go to the NativeNamespace itself, which also keeps the handle
+ * alive (its finalizer frees the handle's slot). */
 class LocalNamespaceCalls {
   constructor(native) {
     this.native = native;

@@ -114,20 +114,21 @@ pub fn ns_get_text<'env>(env: &'env Env, handle: u32, key: JsString, cache_ttl: 
     })
 }
 
+/// A value read back for `getWithMetadata`: text or bytes, and metadata as JSON text.
 #[napi(object, object_from_js = false)]
-pub struct FastEntry<'env> {
+pub struct NativeEntry<'env> {
     pub value: Either<JsString<'env>, ArrayBuffer<'env>>,
     pub metadata: Option<JsString<'env>>,
 }
 
 #[napi(catch_unwind)]
-pub fn ns_get_with_metadata<'env>(env: &'env Env, handle: u32, key: JsString, as_text: bool, cache_ttl: Option<i32>, now: f64) -> Result<Option<FastEntry<'env>>> {
+pub fn ns_get_with_metadata<'env>(env: &'env Env, handle: u32, key: JsString, as_text: bool, cache_ttl: Option<i32>, now: f64) -> Result<Option<NativeEntry<'env>>> {
     let mut buf = [0u8; 2048];
     let key = read_key(env, key, &mut buf)?;
     let Some(entry) = with_local(handle, |kv, id| kv.get(id, &key, cache_ttl, Now(now)).napi())? else { return Ok(None) };
     let value = if as_text { Either::A(js_text(env, &entry.value)?) } else { Either::B(ArrayBuffer::copy_from(env, &entry.value)?) };
     let metadata = entry.metadata.as_deref().map(|m| env.create_string(m)).transpose()?;
-    Ok(Some(FastEntry { value, metadata }))
+    Ok(Some(NativeEntry { value, metadata }))
 }
 
 #[napi(catch_unwind)]

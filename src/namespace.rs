@@ -1,10 +1,13 @@
-//! `NativeNamespace`: the five KV operations on one namespace id, answered
-//! synchronously on the JavaScript thread (in-memory work costs well under a
-//! microsecond; a hop to another thread would cost ~20 µs).
+//! `NativeNamespace`: one namespace id of a local store (memory, directory,
+//! sled), answered synchronously on the JavaScript thread (in-memory work
+//! costs well under a microsecond; a hop to another thread would cost ~20 µs).
+//! `get` (text), `getWithMetadata`, `put`, `delete` and `list` are the free
+//! functions in `fastpath.rs`, reached through `handle()`; the rarer byte and
+//! bulk reads stay methods here.
 
 use std::sync::Arc;
 
-use kv_core::{Bytes, Entry, ListOptions, ListPage, Now, PutOptions};
+use kv_core::{Bytes, Entry, ListPage, Now};
 use napi::bindgen_prelude::{ArrayBuffer, Either};
 use napi::Env;
 use napi_derive::napi;
@@ -26,14 +29,6 @@ impl Drop for NativeNamespace {
             crate::fastpath::release(handle);
         }
     }
-}
-
-/// A value read back for `getWithMetadata`.
-#[napi(object, object_from_js = false)]
-pub struct NativeEntry<'env> {
-    pub value: Either<String, ArrayBuffer<'env>>,
-    /// Metadata as JSON text.
-    pub metadata: Option<String>,
 }
 
 /// Bulk read results, index-aligned with the requested keys.
@@ -113,12 +108,6 @@ impl NativeNamespace {
         handle
     }
 
-    /// The value as text (invalid UTF-8 becomes U+FFFD), or `null`.
-    #[napi(catch_unwind)]
-    pub fn get_text(&self, key: String, cache_ttl: Option<i32>, now: f64) -> napi::Result<Option<String>> {
-        Ok(self.entry(&key, cache_ttl, now)?.map(|e| text(&e.value)))
-    }
-
     /// The value as a fresh ArrayBuffer, or `null`.
     #[napi(catch_unwind)]
     pub fn get_bytes<'env>(
@@ -134,25 +123,6 @@ impl NativeNamespace {
         }
     }
 
-    /// Value and metadata JSON, or `null`. `asText` picks text or bytes.
-    #[napi(catch_unwind)]
-    pub fn get_with_metadata<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        as_text: bool,
-        cache_ttl: Option<i32>,
-        now: f64,
-    ) -> napi::Result<Option<NativeEntry<'env>>> {
-        let Some(entry) = self.entry(&key, cache_ttl, now)? else { return Ok(None) };
-        let value = if as_text {
-            Either::A(text(&entry.value))
-        } else {
-            Either::B(ArrayBuffer::copy_from(env, &entry.value)?)
-        };
-        Ok(Some(NativeEntry { value, metadata: entry.metadata.map(|m| m.to_string()) }))
-    }
-
     /// Bulk read of 1–100 keys as `text` or `json` (validated here, parsed in JS).
     #[napi(catch_unwind)]
     pub fn get_bulk(
@@ -165,40 +135,6 @@ impl NativeNamespace {
     ) -> napi::Result<NativeBulk> {
         let entries = self.kv()?.get_bulk(&self.id, &keys, &value_type, cache_ttl, Now(now)).napi()?;
         Ok(NativeBulk::new(entries, with_metadata))
-    }
-
-    #[napi(catch_unwind)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn put(
-        &self,
-        key: String,
-        value: Either<String, &[u8]>,
-        expiration: Option<i32>,
-        expiration_ttl: Option<i32>,
-        metadata_json: Option<String>,
-        metadata_unserialisable: bool,
-        now: f64,
-    ) -> napi::Result<()> {
-        let bytes = value_bytes(value);
-        let options = PutOptions { expiration, expiration_ttl, metadata_json, metadata_unserialisable };
-        self.kv()?.put(&self.id, &key, bytes, options, Now(now)).napi()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn delete(&self, key: String) -> napi::Result<()> {
-        self.kv()?.delete(&self.id, &key).napi()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn list(
-        &self,
-        prefix: Option<String>,
-        limit: Option<i32>,
-        cursor: Option<String>,
-        now: f64,
-    ) -> napi::Result<NativeListPage> {
-        let page = self.kv()?.list(&self.id, ListOptions { prefix, limit, cursor }, Now(now)).napi()?;
-        Ok(NativeListPage::from(page))
     }
 }
 

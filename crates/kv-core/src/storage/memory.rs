@@ -36,36 +36,30 @@ impl MemoryStorage {
         // (every update is a single insert/remove), so poisoning is ignored.
         self.namespaces.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Runs `read` on `key`'s entry under the lock; an entry expired by `now`
+    /// is removed instead and reads as missing.
+    fn with_live_entry<T>(&self, namespace: &str, key: &str, now: Now, read: impl FnOnce(&Entry) -> T) -> Option<T> {
+        let mut namespaces = self.lock();
+        let map = namespaces.get_mut(namespace)?;
+        match map.get(key) {
+            Some(entry) if entry.is_expired(now) => {
+                map.remove(key);
+                None
+            }
+            found => found.map(read),
+        }
+    }
 }
 
 impl Storage for MemoryStorage {
     fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
-        let mut namespaces = self.lock();
-        let Some(map) = namespaces.get_mut(namespace) else { return Ok(None) };
-        match map.get(key) {
-            Some(entry) if entry.is_expired(now) => {
-                map.remove(key);
-                Ok(None)
-            }
-            found => Ok(found.cloned()),
-        }
+        Ok(self.with_live_entry(namespace, key, now, Entry::clone))
     }
 
     fn read_value(&self, namespace: &str, key: &str, now: Now, out: &mut Vec<u8>) -> Result<bool> {
         out.clear();
-        let mut namespaces = self.lock();
-        let Some(map) = namespaces.get_mut(namespace) else { return Ok(false) };
-        match map.get(key) {
-            Some(entry) if entry.is_expired(now) => {
-                map.remove(key);
-                Ok(false)
-            }
-            Some(entry) => {
-                out.extend_from_slice(&entry.value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(self.with_live_entry(namespace, key, now, |entry| out.extend_from_slice(&entry.value)).is_some())
     }
 
     fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
