@@ -158,7 +158,13 @@ impl NativeStore {
 
     /// Validates one bulk delete request and, unless `checkOnly`, deletes.
     #[napi(catch_unwind)]
-    pub async fn delete_bulk(&self, id: String, json: String, first: u32, check_only: bool) -> napi::Result<NativeBulkOutcome> {
+    pub async fn delete_bulk(
+        &self,
+        id: String,
+        json: String,
+        first: u32,
+        check_only: bool,
+    ) -> napi::Result<NativeBulkOutcome> {
         let first = first as usize;
         let outcome = match self.handle()? {
             Handle::Local(kv) => blocking(kv, move |kv| kv.delete_bulk(&id, &json, first, check_only)).await?,

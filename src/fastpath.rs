@@ -69,9 +69,8 @@ fn with_local<T>(handle: u32, f: impl FnOnce(&LocalKv, &str) -> Result<T>) -> Re
 /// validation with the usual 414 message).
 fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow<'a, str>> {
     let mut len = 0usize;
-    let status = unsafe {
-        sys::napi_get_value_string_utf8(env.raw(), key.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut len)
-    };
+    let status =
+        unsafe { sys::napi_get_value_string_utf8(env.raw(), key.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut len) };
     if status != sys::Status::napi_ok {
         return Err(Error::new(Status::StringExpected, "key must be a string"));
     }
@@ -97,7 +96,13 @@ thread_local! {
 }
 
 #[napi(catch_unwind)]
-pub fn ns_get_text<'env>(env: &'env Env, handle: u32, key: JsString, cache_ttl: Option<i32>, now: f64) -> Result<Option<JsString<'env>>> {
+pub fn ns_get_text<'env>(
+    env: &'env Env,
+    handle: u32,
+    key: JsString,
+    cache_ttl: Option<i32>,
+    now: f64,
+) -> Result<Option<JsString<'env>>> {
     let mut buf = [0u8; 2048];
     let key = read_key(env, key, &mut buf)?;
     VALUE_BUFFER.with(|value| {
@@ -122,11 +127,24 @@ pub struct NativeEntry<'env> {
 }
 
 #[napi(catch_unwind)]
-pub fn ns_get_with_metadata<'env>(env: &'env Env, handle: u32, key: JsString, as_text: bool, cache_ttl: Option<i32>, now: f64) -> Result<Option<NativeEntry<'env>>> {
+pub fn ns_get_with_metadata<'env>(
+    env: &'env Env,
+    handle: u32,
+    key: JsString,
+    as_text: bool,
+    cache_ttl: Option<i32>,
+    now: f64,
+) -> Result<Option<NativeEntry<'env>>> {
     let mut buf = [0u8; 2048];
     let key = read_key(env, key, &mut buf)?;
-    let Some(entry) = with_local(handle, |kv, id| kv.get(id, &key, cache_ttl, Now(now)).napi())? else { return Ok(None) };
-    let value = if as_text { Either::A(js_text(env, &entry.value)?) } else { Either::B(ArrayBuffer::copy_from(env, &entry.value)?) };
+    let Some(entry) = with_local(handle, |kv, id| kv.get(id, &key, cache_ttl, Now(now)).napi())? else {
+        return Ok(None);
+    };
+    let value = if as_text {
+        Either::A(js_text(env, &entry.value)?)
+    } else {
+        Either::B(ArrayBuffer::copy_from(env, &entry.value)?)
+    };
     let metadata = entry.metadata.as_deref().map(|m| env.create_string(m)).transpose()?;
     Ok(Some(NativeEntry { value, metadata }))
 }
@@ -159,7 +177,13 @@ pub fn ns_delete(env: &Env, handle: u32, key: JsString) -> Result<()> {
 }
 
 #[napi(catch_unwind)]
-pub fn ns_list(handle: u32, prefix: Option<String>, limit: Option<i32>, cursor: Option<String>, now: f64) -> Result<NativeListPage> {
+pub fn ns_list(
+    handle: u32,
+    prefix: Option<String>,
+    limit: Option<i32>,
+    cursor: Option<String>,
+    now: f64,
+) -> Result<NativeListPage> {
     let page = with_local(handle, |kv, id| kv.list(id, ListOptions { prefix, limit, cursor }, Now(now)).napi())?;
     Ok(NativeListPage::from(page))
 }

@@ -64,11 +64,8 @@ impl NativeRemoteNamespace {
         now: f64,
     ) -> napi::Result<Option<NativeRemoteEntry>> {
         let Some(entry) = self.entry(&key, cache_ttl, now).await? else { return Ok(None) };
-        let value = if as_text {
-            Either::A(text(&entry.value))
-        } else {
-            Either::B(Uint8Array::from(entry.value.to_vec()))
-        };
+        let value =
+            if as_text { Either::A(text(&entry.value)) } else { Either::B(Uint8Array::from(entry.value.to_vec())) };
         Ok(Some(NativeRemoteEntry { value, metadata: entry.metadata.map(|m| m.to_string()) }))
     }
 

@@ -47,7 +47,9 @@ fn open_local(location: &str) -> napi::Result<Box<dyn NamespaceAdmin>> {
     }
     Err(Error::new(
         Status::InvalidArg,
-        format!("kvPersist {location:?} is not supported: expected memory:, dir:<path>, sled:<path> or a redis:// URL."),
+        format!(
+            "kvPersist {location:?} is not supported: expected memory:, dir:<path>, sled:<path> or a redis:// URL."
+        ),
     ))
 }
 

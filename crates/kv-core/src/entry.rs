@@ -45,11 +45,7 @@ impl Entry {
     }
 
     pub fn listed(&self, name: &str) -> ListedKey {
-        ListedKey {
-            name: name.to_owned(),
-            expiration: self.expiration,
-            metadata: self.metadata.clone(),
-        }
+        ListedKey { name: name.to_owned(), expiration: self.expiration, metadata: self.metadata.clone() }
     }
 }
 

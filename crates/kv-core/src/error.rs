@@ -78,7 +78,9 @@ pub enum KvError {
     TtlTooSmall(i64),
     #[error("KV PUT failed: 400 Invalid expiration of {0}. Please specify integer greater than the current number of seconds since the UNIX epoch.")]
     ExpirationInPast(i64),
-    #[error("KV PUT failed: 400 Invalid expiration of {0}. Expiration times must be at least 60 seconds in the future.")]
+    #[error(
+        "KV PUT failed: 400 Invalid expiration of {0}. Expiration times must be at least 60 seconds in the future."
+    )]
     ExpirationTooSoon(i64),
 
     #[error("KV GET failed: 400 Invalid key_count_limit of {0}. Please specify an integer less than 1000.")]

@@ -58,10 +58,7 @@ impl<S: Storage + ?Sized> Kv<S> {
     ) -> Result<Vec<Option<Entry>>> {
         check_bulk_request(keys, value_type)?;
         check_cache_ttl(Op::GetBulk, cache_ttl)?;
-        let entries = keys
-            .iter()
-            .map(|key| self.storage.get(ns, key, now))
-            .collect::<Result<Vec<_>>>()?;
+        let entries = keys.iter().map(|key| self.storage.get(ns, key, now)).collect::<Result<Vec<_>>>()?;
         check_bulk_result(&entries, value_type)?;
         Ok(entries)
     }

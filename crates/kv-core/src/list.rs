@@ -58,8 +58,7 @@ impl ListRequest {
 
     /// Whether `key` is within this request (prefix, strictly after cursor).
     pub fn admits(&self, key: &str) -> bool {
-        key.starts_with(&self.prefix)
-            && self.start_after.as_deref().is_none_or(|after| key > after)
+        key.starts_with(&self.prefix) && self.start_after.as_deref().is_none_or(|after| key > after)
     }
 
     /// The first key a range scan should look at.

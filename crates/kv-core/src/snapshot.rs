@@ -290,7 +290,9 @@ fn nothing_to_pop() -> KvError {
 }
 
 fn busy() -> KvError {
-    KvError::storage("pushStorage()/popStorage(): another push or pop of this instance is still running; await it first.")
+    KvError::storage(
+        "pushStorage()/popStorage(): another push or pop of this instance is still running; await it first.",
+    )
 }
 
 #[cfg(test)]

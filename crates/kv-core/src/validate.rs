@@ -21,9 +21,7 @@ pub fn check_bulk_key(key: &str) -> Result<()> {
     match key {
         "" => Err(KvError::BulkEmptyKey),
         "." | ".." => Err(KvError::BulkIllegalKey(key.to_owned())),
-        _ if key.len() > MAX_KEY_BYTES => {
-            Err(KvError::KeyTooLong { op: Op::GetBulk, len: key.len() })
-        }
+        _ if key.len() > MAX_KEY_BYTES => Err(KvError::KeyTooLong { op: Op::GetBulk, len: key.len() }),
         _ => Ok(()),
     }
 }
@@ -31,9 +29,7 @@ pub fn check_bulk_key(key: &str) -> Result<()> {
 /// `cacheTtl` is validated and otherwise ignored: there is one edge location.
 pub fn check_cache_ttl(op: Op, cache_ttl: Option<i32>) -> Result<()> {
     match cache_ttl {
-        Some(ttl) if i64::from(ttl) < MIN_CACHE_TTL_SECS => {
-            Err(KvError::CacheTtlTooSmall { op, ttl: ttl.into() })
-        }
+        Some(ttl) if i64::from(ttl) < MIN_CACHE_TTL_SECS => Err(KvError::CacheTtlTooSmall { op, ttl: ttl.into() }),
         _ => Ok(()),
     }
 }
@@ -65,12 +61,7 @@ pub struct PutOptions {
 
 /// Checks a put in the service's order (expiration, value size, metadata size)
 /// and resolves the absolute expiration. `expirationTtl` wins over `expiration`.
-pub fn check_put(
-    key: &str,
-    value_len: usize,
-    options: &PutOptions,
-    now: Now,
-) -> Result<Option<UnixSeconds>> {
+pub fn check_put(key: &str, value_len: usize, options: &PutOptions, now: Now) -> Result<Option<UnixSeconds>> {
     check_key(Op::Put, key)?;
     let now_s = now.seconds();
     let expiration = if let Some(ttl) = options.expiration_ttl {
@@ -175,7 +166,10 @@ mod tests {
         assert_eq!(check_put("k", 1, &opts(Some(1), Some(60)), NOW), Ok(Some(now_s + 60)));
         let exp = now_s as i32;
         assert_eq!(check_put("k", 1, &opts(Some(exp), None), NOW), Err(KvError::ExpirationInPast(exp.into())));
-        assert_eq!(check_put("k", 1, &opts(Some(exp + 59), None), NOW), Err(KvError::ExpirationTooSoon((exp + 59).into())));
+        assert_eq!(
+            check_put("k", 1, &opts(Some(exp + 59), None), NOW),
+            Err(KvError::ExpirationTooSoon((exp + 59).into()))
+        );
         assert_eq!(check_put("k", 1, &opts(Some(exp + 60), None), NOW), Ok(Some(now_s + 60)));
     }
 

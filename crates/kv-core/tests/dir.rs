@@ -153,11 +153,57 @@ fn files_are_readable_and_meta_files_only_when_needed() {
 
 fn hostile_keys() -> Vec<String> {
     let mut keys: Vec<String> = [
-        "/", "\\", ":", "|", "..a", "a/..", "../x", "../../etc/passwd", "/abs", "dir/", "a//b", "a/b", "a", "a/b/c",
-        "CON", "con.txt", "nul.", "COM1", "lpt9", "trail.", "trail ", " lead", "...", ".hidden", ".^kv-lock",
-        ".^kv-tmp-1-1.value", "x.meta.json", "x", "x.meta.json.meta.json", "%", "%2F", "a%2Fb", "100%25", "%~",
-        "ctl\u{1}\u{1f}\u{7f}\u{85}", "nul\u{0}byte", "\u{0}", "tab\there", "new\nline", "q?<>*\"'^", "e\u{301}", "é",
-        "\u{ffff}", "😀", "\u{feff}bom", "~", "-rf", "*", "?", "^", "`id`",
+        "/",
+        "\\",
+        ":",
+        "|",
+        "..a",
+        "a/..",
+        "../x",
+        "../../etc/passwd",
+        "/abs",
+        "dir/",
+        "a//b",
+        "a/b",
+        "a",
+        "a/b/c",
+        "CON",
+        "con.txt",
+        "nul.",
+        "COM1",
+        "lpt9",
+        "trail.",
+        "trail ",
+        " lead",
+        "...",
+        ".hidden",
+        ".^kv-lock",
+        ".^kv-tmp-1-1.value",
+        "x.meta.json",
+        "x",
+        "x.meta.json.meta.json",
+        "%",
+        "%2F",
+        "a%2Fb",
+        "100%25",
+        "%~",
+        "ctl\u{1}\u{1f}\u{7f}\u{85}",
+        "nul\u{0}byte",
+        "\u{0}",
+        "tab\there",
+        "new\nline",
+        "q?<>*\"'^",
+        "e\u{301}",
+        "é",
+        "\u{ffff}",
+        "😀",
+        "\u{feff}bom",
+        "~",
+        "-rf",
+        "*",
+        "?",
+        "^",
+        "`id`",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -232,8 +278,40 @@ fn hostile_keys_each_get_their_own_file() {
 /// controls, `%`, and 2-, 3- and 4-byte characters.
 fn random_name(rng: &mut fastrand::Rng, max_bytes: usize) -> String {
     const PIECES: &[&str] = &[
-        "/", "\\", ":", "|", ".", "..", "%", "%2F", "\u{0}", "\u{1}", "\u{1f}", "\u{7f}", "\u{85}", " ", "^", "*",
-        "?", "\"", "<", ">", "é", "ü", "\u{ffff}", "😀", "𝄞", ".meta.json", "CON", "a", "b", "Z", "0", "-", "_", "~",
+        "/",
+        "\\",
+        ":",
+        "|",
+        ".",
+        "..",
+        "%",
+        "%2F",
+        "\u{0}",
+        "\u{1}",
+        "\u{1f}",
+        "\u{7f}",
+        "\u{85}",
+        " ",
+        "^",
+        "*",
+        "?",
+        "\"",
+        "<",
+        ">",
+        "é",
+        "ü",
+        "\u{ffff}",
+        "😀",
+        "𝄞",
+        ".meta.json",
+        "CON",
+        "a",
+        "b",
+        "Z",
+        "0",
+        "-",
+        "_",
+        "~",
     ];
     let target = match rng.u8(..4) {
         0 => rng.usize(1..=4),
@@ -528,7 +606,8 @@ fn paging_while_deleting_keys() {
     let mut deleted = BTreeSet::new();
     let mut cursor = None;
     loop {
-        let page = kv.list("NS", ListOptions { limit: Some(7), cursor: cursor.clone(), ..Default::default() }, NOW).unwrap();
+        let page =
+            kv.list("NS", ListOptions { limit: Some(7), cursor: cursor.clone(), ..Default::default() }, NOW).unwrap();
         let names: Vec<String> = page.keys.iter().map(|k| k.name.clone()).collect();
         seen.extend(names.iter().cloned());
         let Some(next) = page.cursor else { break };
@@ -664,7 +743,7 @@ fn another_process_sees_writes_on_the_next_call() {
     let s = DirStorage::open(dir.path()).unwrap();
     s.put("NS", "mine", entry("m", None, None)).unwrap();
     assert_eq!(list_names(&s, "NS", NOW), ["mine"]); // builds the index
-    // Two writer processes at once, and this one writing too.
+                                                     // Two writer processes at once, and this one writing too.
     let mut children: Vec<Child> =
         ["p:", "q:"].iter().map(|p| spawn_child("child_write_keys", dir.path(), &[("KV_CHILD_PREFIX", p)])).collect();
     for i in 0..300 {

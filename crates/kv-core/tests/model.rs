@@ -25,7 +25,7 @@ use std::time::Duration;
 use kv_core::list::encode_cursor;
 use kv_core::storage::{DirStorage, RedisStorage, SledStorage};
 use kv_core::{
-    AsyncKv, Bytes, Entry, KvError, Kv, ListOptions, ListPage, ListedKey, MemoryStorage, Now, PutOptions, Storage,
+    AsyncKv, Bytes, Entry, Kv, KvError, ListOptions, ListPage, ListedKey, MemoryStorage, Now, PutOptions, Storage,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -54,7 +54,10 @@ enum Expiry {
     /// `expiration`, as seconds relative to the model clock's current second.
     AtOffset(i64),
     /// Both given: the TTL wins.
-    Both { offset: i64, ttl: i32 },
+    Both {
+        offset: i64,
+        ttl: i32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,10 +71,24 @@ enum Cursor {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put { key: String, value: Vec<u8>, expiry: Expiry, metadata: Metadata },
-    Delete { key: String },
-    Get { key: String, cache_ttl: Option<i32> },
-    List { prefix: Option<String>, limit: Option<i32>, cursor: Cursor },
+    Put {
+        key: String,
+        value: Vec<u8>,
+        expiry: Expiry,
+        metadata: Metadata,
+    },
+    Delete {
+        key: String,
+    },
+    Get {
+        key: String,
+        cache_ttl: Option<i32>,
+    },
+    List {
+        prefix: Option<String>,
+        limit: Option<i32>,
+        cursor: Cursor,
+    },
     /// Moves the clock forward by this many milliseconds.
     Advance(u64),
 }
@@ -470,10 +487,7 @@ fn run_model(
         panic!("{label}: the backend diverged from the model: {failure}");
     }
     // Picked up by scripts/reliability.mjs for the report.
-    println!(
-        "MODEL {label}: {cases} sequences, {} operations, 0 divergences",
-        ops_run.load(Ordering::Relaxed)
-    );
+    println!("MODEL {label}: {cases} sequences, {} operations, 0 divergences", ops_run.load(Ordering::Relaxed));
 }
 
 /// Stands in for a backend while it is being reopened.

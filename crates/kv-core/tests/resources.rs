@@ -85,7 +85,11 @@ fn disk_use(path: &std::path::Path) -> u64 {
         .map(|entry| {
             let entry = entry.unwrap();
             let metadata = entry.metadata().unwrap();
-            if metadata.is_dir() { disk_use(&entry.path()) } else { metadata.len() }
+            if metadata.is_dir() {
+                disk_use(&entry.path())
+            } else {
+                metadata.len()
+            }
         })
         .sum()
 }

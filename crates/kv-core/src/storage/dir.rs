@@ -552,10 +552,7 @@ impl DirStorage {
         };
         fs::create_dir_all(&root).map_err(|e| io_error("create directory", &root, e))?;
         if !root.is_dir() {
-            return Err(KvError::Storage(format!(
-                "KV directory storage: {} is not a directory",
-                root.display()
-            )));
+            return Err(KvError::Storage(format!("KV directory storage: {} is not a directory", root.display())));
         }
         Ok(DirStorage {
             root,
@@ -704,7 +701,8 @@ impl DirStorage {
                     self.checkpoint()?;
                     rename(&from_path, &dir.join(rel))?;
                     temps.remove(from);
-                    let plain = meta.expiration.is_none() && meta.metadata.is_none() && meta.key.as_deref() == Some(rel);
+                    let plain =
+                        meta.expiration.is_none() && meta.metadata.is_none() && meta.key.as_deref() == Some(rel);
                     if plain {
                         self.checkpoint()?;
                         remove_file(&meta_path)?;
@@ -760,7 +758,14 @@ impl DirStorage {
     }
 
     /// The write protocol proper (module docs, steps 1–4).
-    fn write_files(&self, w: &mut Writer, key: &str, name: &str, entry: &Entry, meta_in_place: bool) -> Result<Option<CachedMeta>> {
+    fn write_files(
+        &self,
+        w: &mut Writer,
+        key: &str,
+        name: &str,
+        entry: &Entry,
+        meta_in_place: bool,
+    ) -> Result<Option<CachedMeta>> {
         w.begin()?;
         let dir = w.dir().to_path_buf();
         let (value_temp, _) = self.create_temp(&dir, ".value", &entry.value)?;
@@ -780,7 +785,10 @@ impl DirStorage {
         let (meta_temp, meta_file) = self.create_temp(&dir, ".meta", meta.render().as_bytes())?;
         // Renaming keeps inode, size and mtime: this is the stamp the index
         // will see.
-        let stamp = meta_file.metadata().map(|md| FileStamp::of(&md)).map_err(|e| io_error("read", &dir.join(&meta_temp), e))?;
+        let stamp = meta_file
+            .metadata()
+            .map(|md| FileStamp::of(&md))
+            .map_err(|e| io_error("read", &dir.join(&meta_temp), e))?;
         drop(meta_file);
         let meta_path = dir.join(meta_rel(name));
         self.checkpoint()?;
@@ -1075,10 +1083,9 @@ fn read_meta(path: &Path) -> Result<Option<MetaFile>> {
     match read_meta_file(path)? {
         None => Ok(None),
         Some(Ok(meta)) => Ok(Some(meta)),
-        Some(Err(why)) => Err(KvError::Storage(format!(
-            "KV directory storage: corrupt metadata file {}: {why}",
-            path.display()
-        ))),
+        Some(Err(why)) => {
+            Err(KvError::Storage(format!("KV directory storage: corrupt metadata file {}: {why}", path.display())))
+        }
     }
 }
 
@@ -1159,17 +1166,11 @@ fn pending_value(dir: &Path, meta: &MetaFile) -> Result<Option<Bytes>> {
     if !is_temp_name(from) || from.contains('/') {
         return Ok(None);
     }
-    Ok(read_value(&dir.join(from))?
-        .map(|(bytes, _)| bytes)
-        .filter(|bytes| value_hash(bytes) == hash))
+    Ok(read_value(&dir.join(from))?.map(|(bytes, _)| bytes).filter(|bytes| value_hash(bytes) == hash))
 }
 
 fn entry_from(value: Bytes, meta: Option<&MetaFile>) -> Entry {
-    Entry {
-        value,
-        expiration: meta.and_then(|m| m.expiration),
-        metadata: meta.and_then(|m| m.metadata.clone()),
-    }
+    Entry { value, expiration: meta.and_then(|m| m.expiration), metadata: meta.and_then(|m| m.metadata.clone()) }
 }
 
 /// Reads `key`'s entry from the value file `rel` (see the read rules in the
@@ -1205,7 +1206,11 @@ fn read_slot(dir: &Path, rel: &str, key: &str) -> Result<Slot> {
             Err(e) => return Err(io_error("read", &value_path, e)),
         }
         let Some(meta) = meta else {
-            return Ok(if rel == key { Slot::Found(Found { entry: entry_from(value, None), pending: false }) } else { Slot::Other });
+            return Ok(if rel == key {
+                Slot::Found(Found { entry: entry_from(value, None), pending: false })
+            } else {
+                Slot::Other
+            });
         };
         if !owner_is_key(&meta) {
             return Ok(Slot::Other);
@@ -1220,10 +1225,7 @@ fn read_slot(dir: &Path, rel: &str, key: &str) -> Result<Slot> {
         };
         return Ok(Slot::Found(found));
     }
-    Err(KvError::Storage(format!(
-        "KV directory storage: {} kept changing while being read",
-        value_path.display()
-    )))
+    Err(KvError::Storage(format!("KV directory storage: {} kept changing while being read", value_path.display())))
 }
 
 impl Storage for DirStorage {
@@ -1307,7 +1309,9 @@ impl Storage for DirStorage {
             self.refresh_index(&ns, &mut slot)?;
             let Some(index) = slot.as_ref() else { return Ok(rows) };
             let start = request.range_start();
-            for (name, entry) in index.entries.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded)) {
+            for (name, entry) in
+                index.entries.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            {
                 if !name.starts_with(&request.prefix) || rows.len() == request.fetch_count() {
                     break;
                 }
@@ -1318,7 +1322,11 @@ impl Storage for DirStorage {
                     expired.push((name.clone(), entry.rel.clone()));
                     continue;
                 }
-                rows.push(ListedKey { name: name.clone(), expiration: entry.expiration, metadata: entry.metadata.clone() });
+                rows.push(ListedKey {
+                    name: name.clone(),
+                    expiration: entry.expiration,
+                    metadata: entry.metadata.clone(),
+                });
             }
         }
         if !expired.is_empty() {

@@ -18,11 +18,11 @@ use crate::error::Result;
 use crate::list::ListRequest;
 use crate::snapshot::{self, Snapshot};
 
+pub use self::redis::RedisStorage;
+pub use self::sled::SledStorage;
 pub use admin::{AsyncNamespaceAdmin, NamespaceAdmin, NamespaceInfo};
 pub use dir::DirStorage;
 pub use memory::MemoryStorage;
-pub use self::redis::RedisStorage;
-pub use self::sled::SledStorage;
 
 /// A synchronous KV store (memory, directory, sled).
 pub trait Storage: Send + Sync {

@@ -186,8 +186,7 @@ impl Index {
                 // replacement, if a crash interrupted the replacement):
                 // the file at the key's own place wins.
                 Some(existing)
-                    if canonical(existing, &owner)
-                        || (!canonical(&indexed, &owner) && existing.rel < indexed.rel) => {}
+                    if canonical(existing, &owner) || (!canonical(&indexed, &owner) && existing.rel < indexed.rel) => {}
                 _ => {
                     entries.insert(owner, indexed);
                 }
@@ -217,7 +216,10 @@ impl Index {
             let rel = &meta_rel[..meta_rel.len() - META_SUFFIX.len()];
             if !rel.contains('/') && temps.contains(from) && !walk.value_set.contains(rel) {
                 let owner = meta.key.clone().unwrap_or_else(|| rel.to_owned());
-                add(owner, Indexed { rel: rel.to_owned(), expiration: meta.expiration, metadata: meta.metadata.clone() });
+                add(
+                    owner,
+                    Indexed { rel: rel.to_owned(), expiration: meta.expiration, metadata: meta.metadata.clone() },
+                );
             }
         }
         Ok((Index { entries, metas, gen, stable: true, dirs: walk.dirs }, reads))
@@ -388,8 +390,10 @@ mod tests {
 
     #[test]
     fn saved_indexes_round_trip_and_lose_exactness_when_the_generation_moved() {
-        let stamp = FileStamp { ino: 9, size: 51, mtime: Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)) };
-        let meta = MetaFile { key: Some("a\tb\n".into()), metadata: Some("{\"x\":\"\\n\"}".into()), ..Default::default() };
+        let stamp =
+            FileStamp { ino: 9, size: 51, mtime: Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)) };
+        let meta =
+            MetaFile { key: Some("a\tb\n".into()), metadata: Some("{\"x\":\"\\n\"}".into()), ..Default::default() };
         let cached = CachedMeta::new(stamp, SystemTime::UNIX_EPOCH + Duration::new(1_700_000_001, 7), Ok(meta.clone()));
         let rel = "a%09b%0A".to_owned();
         let text = render_saved_index(6, [(&rel, &cached, true)].into_iter());

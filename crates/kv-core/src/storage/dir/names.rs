@@ -133,13 +133,15 @@ pub fn legacy_path(name: &str) -> Option<String> {
     // 2. Segments made only of dots become as many underscores.
     let s = s
         .split('/')
-        .map(|seg| {
-            if !seg.is_empty() && seg.bytes().all(|b| b == b'.') {
-                "_".repeat(seg.len())
-            } else {
-                seg.to_owned()
-            }
-        })
+        .map(
+            |seg| {
+                if !seg.is_empty() && seg.bytes().all(|b| b == b'.') {
+                    "_".repeat(seg.len())
+                } else {
+                    seg.to_owned()
+                }
+            },
+        )
         .collect::<Vec<_>>()
         .join("/");
     // 3. Characters that some systems reject.
@@ -209,7 +211,19 @@ mod tests {
 
     #[test]
     fn plain_names_are_their_own_file_names() {
-        for name in ["user-123", "user:123", "hello world", "ü", "emoji😀", ".hidden", "CON", "con.txt", "a..b", "...", "trail. "] {
+        for name in [
+            "user-123",
+            "user:123",
+            "hello world",
+            "ü",
+            "emoji😀",
+            ".hidden",
+            "CON",
+            "con.txt",
+            "a..b",
+            "...",
+            "trail. ",
+        ] {
             assert_eq!(file_name(name).as_deref(), Some(name));
         }
     }

@@ -75,10 +75,9 @@ fn listed(storage: &DirStorage, key: &str) -> Option<ListedKey> {
 
 fn temp_files(dir: &Path) -> Vec<String> {
     match fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| is_temp_name(n))
-            .collect(),
+        Ok(entries) => {
+            entries.map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| is_temp_name(n)).collect()
+        }
         Err(_) => Vec::new(),
     }
 }
@@ -115,7 +114,13 @@ fn run(scenario: Scenario) {
 
         // 1. Someone still holds the lock: the reader cannot repair.
         let seen: Vec<Option<Entry>> = {
-            let holder = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(ns_dir.join(LOCK_FILE)).unwrap();
+            let holder = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(ns_dir.join(LOCK_FILE))
+                .unwrap();
             holder.lock().unwrap();
             let reader = DirStorage::open(&root.0).unwrap();
             let seen = scenario
@@ -159,7 +164,10 @@ fn put_of_a_new_key_with_metadata() {
         name: "new key",
         setup: &|s, _| s.put(NS, "other", entry("o", None, None)).unwrap(),
         op: &|s| s.put(NS, "k", new.clone()),
-        expect: &[("k", None, Some(new.clone())), ("other", Some(entry("o", None, None)), Some(entry("o", None, None)))],
+        expect: &[
+            ("k", None, Some(new.clone())),
+            ("other", Some(entry("o", None, None)), Some(entry("o", None, None))),
+        ],
     });
 }
 
