@@ -179,6 +179,18 @@ for (const backend of backends) {
         await rejectsAsync(() => call(ns, "😀".repeat(129)), plainError(
           `KV ${op} failed: 414 UTF-8 encoded length of 516 exceeds key length limit of 512.`));
       });
+      kvTest(`${method}: long keys report their whole UTF-8 length, whatever character ends them`, async (ns) => {
+        // Around 2 KiB the binding switches from a stack buffer to a heap copy of the key; a
+        // multi-byte character straddling that edge must not shorten the reported length.
+        for (let ascii = 2040; ascii <= 2050; ascii++) {
+          for (const tail of ["", "é", "€", "😀"]) {
+            const key = "a".repeat(ascii) + tail;
+            const length = Buffer.byteLength(key);
+            await rejectsAsync(() => call(ns, key), plainError(
+              `KV ${op} failed: 414 UTF-8 encoded length of ${length} exceeds key length limit of 512.`));
+          }
+        }
+      });
       kvTest(`${method}: a lone surrogate → KV ${op} failed: 400`, async (ns) => {
         for (const key of ["\ud800", "a\udc00b", "x\ud83d"]) {
           await rejectsAsync(() => call(ns, key), plainError(`KV ${op} failed: 400 Could not URL-decode key name`));

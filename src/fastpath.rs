@@ -66,7 +66,10 @@ fn with_local<T>(handle: u32, f: impl FnOnce(&LocalKv, &str) -> Result<T>) -> Re
 
 /// Keys are at most 512 UTF-8 bytes once valid, so 2 KiB covers every key
 /// that can succeed; longer strings fall back to a heap copy (and then fail
-/// validation with the usual 414 message).
+/// validation with the usual 414 message, which reports the whole length).
+/// Node writes whole characters only, so a string that did not fit can stop
+/// up to 3 bytes short of the buffer's 2047 usable bytes: a length that close
+/// to the end may be a cut, and only a shorter one is surely the whole key.
 fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow<'a, str>> {
     let mut len = 0usize;
     let status =
@@ -74,7 +77,8 @@ fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow
     if status != sys::Status::napi_ok {
         return Err(Error::new(Status::StringExpected, "key must be a string"));
     }
-    if len < buf.len() - 1 {
+    const LONGEST_UTF8_CHAR: usize = 4;
+    if len < buf.len() - LONGEST_UTF8_CHAR {
         // Node writes well-formed UTF-8 (lone surrogates are rejected in JS first)
         Ok(Cow::Borrowed(std::str::from_utf8(&buf[..len]).map_err(|e| Error::from_reason(e.to_string()))?))
     } else {
