@@ -3,6 +3,7 @@
 // `kvNamespaceScope`, on every backend.
 import { after, before, afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { useIsolatedStorage, testWorkerScope } from "miniflare-kv/testing";
 import { backends } from "./helpers/backends.mjs";
 import { Miniflare } from "./helpers/kv.mjs";
@@ -226,7 +227,7 @@ for (const backend of backends) {
       const one = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: "worker-1" });
       const two = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: "worker-2" });
       const sameAsOne = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: "worker-1" });
-      const unscoped = new Miniflare({ kvNamespaces: { RAW: "worker-1:NS", NS: "NS" }, kvPersist: persist });
+      const unscoped = new Miniflare({ kvNamespaces: { RAW: "worker-1~NS", NS: "NS" }, kvPersist: persist });
       try {
         const [a, b, c] = await Promise.all([one, two, sameAsOne].map((mf) => mf.getKVNamespace("NS")));
         await a.put("key", "from one");
@@ -235,7 +236,7 @@ for (const backend of backends) {
         assert.equal(await b.get("key"), "from two");
         assert.equal(await c.get("key"), "from one");
         assert.deepEqual((await b.list()).keys, [{ name: "key" }]);
-        // Stored under "<scope>:<id>"; the unscoped id holds nothing.
+        // Stored under "<scope>~<id>"; the unscoped id holds nothing.
         assert.equal(await (await unscoped.getKVNamespace("RAW")).get("key"), "from one");
         assert.equal(await (await unscoped.getKVNamespace("NS")).get("key"), null);
 
@@ -254,13 +255,30 @@ for (const backend of backends) {
     test("true uses the test worker's scope", async () => {
       const persist = await backend.persist();
       const scoped = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: true });
-      const reader = new Miniflare({ kvNamespaces: { NS: `${testWorkerScope()}:NS` }, kvPersist: persist });
+      const reader = new Miniflare({ kvNamespaces: { NS: `${testWorkerScope()}~NS` }, kvPersist: persist });
       try {
         await (await scoped.getKVNamespace("NS")).put("k", "v");
         assert.equal(await (await reader.getKVNamespace("NS")).get("k"), "v");
       } finally {
         await scoped.dispose();
         await reader.dispose();
+      }
+    });
+
+    test("scoped namespace directories have names valid on every OS", { skip: backend.name !== "directory" && "directory layout only" }, async () => {
+      const persist = await backend.persist();
+      const scoped = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: "vitest-1" });
+      const workerScoped = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist, kvNamespaceScope: true });
+      const unscoped = new Miniflare({ kvNamespaces: ["PLAIN"], kvPersist: persist });
+      try {
+        for (const mf of [scoped, workerScoped]) await (await mf.getKVNamespace("NS")).put("k", "v");
+        await (await unscoped.getKVNamespace("PLAIN")).put("k", "v");
+        const names = readdirSync(persist).filter((name) => !name.startsWith(".")).sort();
+        assert.deepEqual(names, ["PLAIN", `${testWorkerScope()}~NS`, "vitest-1~NS"].sort());
+        // Characters Windows refuses in file names, and control characters.
+        for (const name of names) assert.doesNotMatch(name, /[<>:"/\\|?*\x00-\x1f]/, name);
+      } finally {
+        await Promise.all([scoped, workerScoped, unscoped].map((mf) => mf.dispose()));
       }
     });
   });
@@ -279,6 +297,17 @@ describe("testing helpers: arguments", () => {
         message: /kvNamespaceScope must be true/,
       });
     }
+  });
+
+  test("a kvNamespaceScope string holds only file-name-safe characters (and never the ~ separator)", async () => {
+    for (const bad of ["ci:run", "a/b", "a\\b", "a~b", "x y", "q?", "é"]) {
+      assert.throws(() => new Miniflare({ kvNamespaces: ["NS"], kvNamespaceScope: bad }), {
+        name: "TypeError",
+        message: /may only contain letters, digits and - _ \. \+ @ =/,
+      }, bad);
+    }
+    const mf = new Miniflare({ kvNamespaces: ["NS"], kvNamespaceScope: "ci-run_1.2+x@y=z" });
+    await mf.dispose();
   });
 
   test("useIsolatedStorage needs hooks and a Miniflare", () => {

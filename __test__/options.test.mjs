@@ -1,9 +1,16 @@
 // Contract §2 numeric options (WebIDL long), expiration rules and metadata.
 // Time is frozen with mock.timers so "now + 60" boundaries are exact.
-import { describe } from "node:test";
+//
+// Also the Miniflare constructor's own options (end of file): unknown option
+// names and mistyped kvPersist strings are rejected, and a namespace object
+// follows its binding when setOptions() changes kvPersist.
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { backends } from "./helpers/backends.mjs";
-import { kvTestFor, rejectsAsync, typeError, plainError, freezeTime } from "./helpers/kv.mjs";
+import { kvTestFor, rejectsAsync, typeError, plainError, freezeTime, Miniflare } from "./helpers/kv.mjs";
 
 const OUT_OF_RANGE = typeError("Value out of range. Must be between -2147483648 and 2147483647 (inclusive).");
 const ttlNotPositive = (n) => plainError(`KV PUT failed: 400 Invalid expiration_ttl of ${n}. Please specify integer greater than 0.`);
@@ -266,3 +273,218 @@ for (const backend of backends) {
     });
   });
 }
+
+/** Runs `fn(scratch)` with the working directory set to a new empty directory. */
+async function inScratchDirectory(t, fn) {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "kv-options-"));
+  const cwd = process.cwd();
+  process.chdir(scratch);
+  t.after(() => {
+    process.chdir(cwd);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return fn(scratch);
+}
+
+describe("Miniflare options: names", () => {
+  const unknown = (name, meant) => (error) =>
+    error instanceof TypeError &&
+    error.message.startsWith(`Unknown Miniflare option "${name}"`) &&
+    (meant === undefined ? !error.message.includes("did you mean") : error.message.includes(`did you mean "${meant}"?`)) &&
+    ["kvNamespaces", "kvPersist", "kvNamespaceScope", "scriptPath", "wranglerConfigPath"].every((n) => error.message.includes(n));
+
+  test("a misspelt option name throws from the constructor with a did-you-mean", () => {
+    assert.throws(() => new Miniflare({ kvNamespace: ["NS"] }), unknown("kvNamespace", "kvNamespaces"));
+    assert.throws(() => new Miniflare({ kvpersist: true }), unknown("kvpersist", "kvPersist"));
+    assert.throws(() => new Miniflare({ kvNamespaces: ["NS"], scriptpath: "w.js" }), unknown("scriptpath", "scriptPath"));
+    assert.throws(() => new Miniflare({ wranglerConfigEnvironment: "x" }), unknown("wranglerConfigEnvironment", "wranglerConfigEnv"));
+    assert.throws(() => new Miniflare({ globals: {} }), unknown("globals", undefined));
+    assert.throws(() => new Miniflare({ port: 8787 }), unknown("port", undefined));
+    // Even with an undefined value: the name itself is the mistake.
+    assert.throws(() => new Miniflare({ kvNamespace: undefined }), unknown("kvNamespace", "kvNamespaces"));
+  });
+
+  test("setOptions rejects a misspelt name and leaves the instance as it was", async () => {
+    const mf = new Miniflare({ kvNamespaces: ["NS"] });
+    try {
+      const ns = await mf.getKVNamespace("NS");
+      await ns.put("k", "v");
+      await rejectsAsync(() => mf.setOptions({ kvNamespace: ["OTHER"] }), unknown("kvNamespace", "kvNamespaces"));
+      assert.equal(await (await mf.getKVNamespace("NS")).get("k"), "v");
+      await assert.rejects(mf.getKVNamespace("OTHER"), /not configured/);
+    } finally {
+      await mf.dispose();
+    }
+  });
+
+  test("options must be an object", async () => {
+    for (const bad of ["kv", 1, true, ["NS"]]) {
+      assert.throws(() => new Miniflare(bad), { name: "TypeError", message: /Miniflare options must be an object/ });
+    }
+    // Absent options (and null, as before) mean no options.
+    for (const none of [undefined, null]) await new Miniflare(none).dispose();
+  });
+
+  test("every documented option name is accepted", async (t) => {
+    await inScratchDirectory(t, async (scratch) => {
+      const mf = new Miniflare({
+        kvNamespaces: ["NS"],
+        kvPersist: false,
+        kvNamespaceScope: false,
+        script: "export default { fetch() { return new Response('ok') } }",
+        scriptPath: undefined,
+        modules: true,
+        modulesRules: [],
+        wranglerConfigPath: false,
+        wranglerConfigEnv: undefined,
+        bindings: {},
+      });
+      await mf.dispose();
+      assert.deepEqual(readdirSync(scratch), []);
+    });
+  });
+});
+
+describe("Miniflare options: mistyped kvPersist strings", () => {
+  const ACCEPTED_FORMS = ["memory:", "true", "file:", "redis://", "rediss://", "sled:"];
+  const mistyped = (value, fragment) => (error) =>
+    error instanceof TypeError &&
+    error.message.includes("kvPersist must be") &&
+    ACCEPTED_FORMS.every((form) => error.message.includes(form)) &&
+    error.message.includes(JSON.stringify(value)) &&
+    error.message.includes(fragment);
+
+  // value → what the message must suggest
+  const CASES = {
+    memory: '"memory:"',
+    Memory: '"memory:"',
+    memroy: 'did you mean "memory"?',
+    true: "the boolean true",
+    TRUE: "the boolean true",
+    ture: 'did you mean "true"?',
+    false: "the boolean false",
+    flase: 'did you mean "false"?',
+    sled: '"sled:<path>"',
+    redis: '"redis://<host>:<port>"',
+    "memory:x": 'Did you mean "memory:"?',
+    "slde:./x": 'Did you mean "sled:./x"?',
+    "sledd:data": 'Did you mean "sled:data"?',
+    "rediss//host": 'Did you mean "rediss://host"?',
+    "redis//127.0.0.1:6379": 'Did you mean "redis://127.0.0.1:6379"?',
+    "redis:127.0.0.1:6379": 'Did you mean "redis://127.0.0.1:6379"?',
+    "redsi://host": 'Did you mean "redis://host"?',
+    "file///tmp/x": 'Did you mean "file:///tmp/x"?',
+    "data:v1": '"data:" is not a supported scheme',
+    "mongodb://x": '"mongodb:" is not a supported scheme',
+  };
+
+  test("each is a TypeError naming the valid forms and a did-you-mean, and creates no directory", async (t) => {
+    await inScratchDirectory(t, (scratch) => {
+      for (const [value, fragment] of Object.entries(CASES)) {
+        assert.throws(() => new Miniflare({ kvNamespaces: ["NS"], kvPersist: value }), mistyped(value, fragment), value);
+      }
+      assert.deepEqual(readdirSync(scratch), []);
+    });
+  });
+
+  test("bare words suggest the ./ form for a directory of that name", () => {
+    assert.throws(() => new Miniflare({ kvPersist: "memory" }), { message: /For a directory of that name, write "\.\/memory"\./ });
+  });
+
+  test("setOptions rejects them too, and the instance keeps its storage", async (t) => {
+    await inScratchDirectory(t, async (scratch) => {
+      const mf = new Miniflare({ kvNamespaces: ["NS"] });
+      try {
+        const ns = await mf.getKVNamespace("NS");
+        await ns.put("k", "in memory");
+        for (const [value, fragment] of Object.entries(CASES)) {
+          await rejectsAsync(() => mf.setOptions({ kvNamespaces: ["NS"], kvPersist: value }), mistyped(value, fragment));
+        }
+        assert.equal(await ns.get("k"), "in memory");
+        assert.deepEqual(readdirSync(scratch), []);
+      } finally {
+        await mf.dispose();
+      }
+    });
+  });
+
+  test("plain names, ./ forms and names merely resembling a keyword stay directories", async (t) => {
+    await inScratchDirectory(t, async (scratch) => {
+      const dirs = ["data", "files", "tests", "kv", "./memory", "./true", "nested/redis", "redis-data", "sled.db"];
+      for (const kvPersist of dirs) {
+        const mf = new Miniflare({ kvNamespaces: ["NS"], kvPersist });
+        try {
+          await (await mf.getKVNamespace("NS")).put("k", kvPersist);
+        } finally {
+          await mf.dispose();
+        }
+      }
+      assert.deepEqual(readdirSync(scratch).sort(), ["data", "files", "kv", "memory", "nested", "redis-data", "sled.db", "tests", "true"].sort());
+    });
+  });
+});
+
+describe("setOptions with another kvPersist: namespace objects follow", () => {
+  // From memory to every backend (and the way back), through objects obtained
+  // before the change. A second instance on the new location proves the data
+  // went there, not to the old storage.
+  for (const target of backends.filter((b) => b.name !== "memory")) {
+    test(`memory → ${target.name} → memory`, async () => {
+      const persist = await target.persist();
+      const mf = new Miniflare({ kvNamespaces: ["NS"] });
+      const observer = new Miniflare({ kvNamespaces: ["NS"], kvPersist: persist });
+      try {
+        const ns = await mf.getKVNamespace("NS");
+        const env = await mf.getBindings();
+        await ns.put("k", "in memory");
+
+        await mf.setOptions({ kvNamespaces: ["NS"], kvPersist: persist });
+        assert.equal(await mf.getKVNamespace("NS"), ns, "the same object after setOptions");
+        assert.equal(await ns.get("k"), null, "the new storage is empty");
+        await ns.put("k", `in ${target.name}`);
+        await env.NS.put("from-env", "1");
+        const other = await observer.getKVNamespace("NS");
+        assert.equal(await other.get("k"), `in ${target.name}`);
+        assert.equal(await other.get("from-env"), "1");
+        assert.deepEqual((await ns.list()).keys.map((k) => k.name), ["from-env", "k"]);
+
+        await mf.setOptions({ kvNamespaces: ["NS"] });
+        assert.equal(await ns.get("k"), null, "back in (a new, empty) memory");
+        await ns.put("k", "memory again");
+        assert.equal(await ns.get("k"), "memory again");
+        assert.equal(await other.get("k"), `in ${target.name}`, "the persistent data stays where it was written");
+      } finally {
+        await mf.dispose();
+        await observer.dispose();
+      }
+    });
+  }
+
+  test("a binding whose id changes follows the new id; a removed binding keeps its last id", async () => {
+    const persist = await backends.find((b) => b.name === "directory").persist();
+    const mf = new Miniflare({ kvNamespaces: { A: "one", B: "two" }, kvPersist: persist });
+    const observer = new Miniflare({ kvNamespaces: ["one", "three", "two"], kvPersist: persist });
+    try {
+      const a = await mf.getKVNamespace("A");
+      const b = await mf.getKVNamespace("B");
+      await mf.setOptions({ kvNamespaces: { A: "three" }, kvPersist: persist });
+      await a.put("k", "a");
+      await b.put("k", "b");
+      assert.equal(await (await observer.getKVNamespace("three")).get("k"), "a");
+      assert.equal(await (await observer.getKVNamespace("two")).get("k"), "b");
+      assert.equal(await (await observer.getKVNamespace("one")).get("k"), null);
+      await assert.rejects(mf.getKVNamespace("B"), /not configured/);
+    } finally {
+      await mf.dispose();
+      await observer.dispose();
+    }
+  });
+
+  test("after dispose() the objects reject as disposed", async () => {
+    const mf = new Miniflare({ kvNamespaces: ["NS"] });
+    const ns = await mf.getKVNamespace("NS");
+    await mf.setOptions({ kvNamespaces: ["NS"], kvPersist: await backends.find((b) => b.name === "directory").persist() });
+    await mf.dispose();
+    await assert.rejects(ns.get("k"), /has been disposed/);
+  });
+});

@@ -4,12 +4,44 @@
 // bindings with the same id share data.
 
 const { NativeStore } = require("../binding");
-const { KVNamespace, CONSTRUCT } = require("./namespace");
+const { KVNamespace, CONSTRUCT, rebindNamespace } = require("./namespace");
 const { resolvePersist } = require("./persist");
 const { scopeNamespaces } = require("./scope");
 // Workers and wrangler config (see lib/worker.js, lib/config.js).
-const { withWranglerConfig } = require("./config");
+const { withWranglerConfig, UNSUPPORTED_BINDINGS } = require("./config");
 const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
+const { closest } = require("./suggest");
+
+/** Every option `new Miniflare()` / `setOptions()` reads (index.d.ts documents
+ * them). Any other name is rejected, so a typo such as `kvNamespace` fails
+ * loudly instead of binding nothing. Add new options here. */
+const KNOWN_OPTIONS = [
+  "kvNamespaces",
+  "kvPersist",
+  "kvNamespaceScope",
+  "script",
+  "scriptPath",
+  "modules",
+  "modulesRules",
+  "wranglerConfigPath",
+  "wranglerConfigEnv",
+  "bindings",
+];
+
+function checkOptionNames(options) {
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`Miniflare options must be an object, e.g. { kvNamespaces: ["NS"] }; got ${typeof options}.`);
+  }
+  for (const name of Object.keys(options)) {
+    if (KNOWN_OPTIONS.includes(name)) continue;
+    const meant = closest(name, KNOWN_OPTIONS);
+    throw new TypeError(
+      `Unknown Miniflare option "${name}"` +
+        (meant === undefined ? "" : `: did you mean "${meant}"?`) +
+        ` Options: ${KNOWN_OPTIONS.join(", ")}.`,
+    );
+  }
+}
 
 function isRemote(location) {
   return /^rediss?:\/\//i.test(location);
@@ -43,15 +75,33 @@ function resolveNamespaces(kvNamespaces) {
   );
 }
 
+/** `bindings` (Miniflare 2's option; wrangler `vars` merged under it) → a
+ * plain record bound as-is into env. Names may not also be KV bindings. */
+function resolvePlainBindings(bindings, kvBindings) {
+  if (bindings === undefined || bindings === null) return {};
+  if (typeof bindings !== "object" || Array.isArray(bindings)) {
+    throw new TypeError("bindings must be a record { NAME: value } of values to put in the Worker's env.");
+  }
+  const clash = Object.keys(bindings).filter((name) => kvBindings.has(name));
+  if (clash.length > 0) {
+    throw new TypeError(`${clash.join(", ")} ${clash.length === 1 ? "is" : "are"} bound both as a KV namespace and in bindings/vars: binding names must be unique.`);
+  }
+  return { ...bindings };
+}
+
 /** For lib/rest-api.js: `await mf[KV_STORE]()` → { store, bindings }. */
 const KV_STORE = Symbol("miniflare-kv.kvStore");
 
 class Miniflare {
   #bindings = new Map(); // binding → namespace id
+  #plainBindings = {}; // `bindings` option and wrangler vars: name → value
+  #warnedUnsupported = false;
   #location = "memory:";
   #store = null; // NativeStore, or null until a Redis store has connected
   #connecting = null; // Promise<NativeStore> while connecting to Redis
-  #namespaces = new Map(); // binding → KVNamespace
+  // binding → { ns: KVNamespace, id, native }, kept across setOptions():
+  // an object obtained once keeps working and follows its binding's storage.
+  #namespaces = new Map();
   #disposed = false;
   #workerSpec = null; // what to load, from script/scriptPath/modules/modulesRules
   #worker = null; // Promise of the loaded Worker, created on first use
@@ -61,9 +111,11 @@ class Miniflare {
   }
 
   #configure(options) {
+    checkOptionNames(options);
     options = withWranglerConfig(options);
     const workerSpec = resolveWorkerOptions(options);
     const bindings = scopeNamespaces(resolveNamespaces(options.kvNamespaces), options.kvNamespaceScope);
+    const plainBindings = resolvePlainBindings(options.bindings, bindings);
     const location = resolvePersist(options.kvPersist);
     // Keep the store (and so in-memory data) when persistence is unchanged.
     if (this.#store === null || location !== this.#location) {
@@ -75,8 +127,40 @@ class Miniflare {
       this.#location = location;
     }
     this.#bindings = bindings;
-    this.#namespaces = new Map();
+    this.#plainBindings = plainBindings;
+    this.#rebindNamespaces();
+    this.#warnUnsupported(options[UNSUPPORTED_BINDINGS]);
     this.#setWorker(workerSpec);
+  }
+
+  /** Points every namespace object handed out so far at its binding's
+   * namespace in the current store. A binding that the new options no longer
+   * have keeps its last namespace id. Until a Redis store has connected, the
+   * objects go through a PendingNamespace that connects on first call. */
+  #rebindNamespaces() {
+    for (const [binding, entry] of this.#namespaces) {
+      const id = this.#bindings.get(binding) ?? entry.id;
+      const current = this.#store ?? this.#pendingFor(id);
+      if (entry.id === id && entry.store === current) continue;
+      rebindNamespace(entry.ns, this.#store === null ? current : this.#store.namespace(id));
+      entry.id = id;
+      entry.store = current;
+    }
+  }
+
+  #pendingFor(id) {
+    return new PendingNamespace(() => this.#openStore().then((store) => store.namespace(id)));
+  }
+
+  /** One console.warn per instance (not per setOptions()) naming the wrangler
+   * config's bindings that are not emulated. */
+  #warnUnsupported(unsupported) {
+    if (!unsupported || this.#warnedUnsupported) return;
+    this.#warnedUnsupported = true;
+    console.warn(
+      `miniflare-kv: the wrangler config's ${unsupported.join(", ")} ${unsupported.length === 1 ? "is" : "are"} not emulated ` +
+        "and not in env (only kv_namespaces and vars are bound).",
+    );
   }
 
   /** Replaces the Worker; it is (re)loaded on next use. */
@@ -149,7 +233,10 @@ class Miniflare {
       this.#checkOpen();
       return this.#openStore();
     }
-    this.#store ??= store;
+    if (this.#store === null) {
+      this.#store = store;
+      this.#rebindNamespaces();
+    }
     return this.#store;
   }
 
@@ -168,9 +255,8 @@ class Miniflare {
   async getKVNamespace(binding) {
     this.#checkOpen();
     const name = `${binding}`;
-    let ns = this.#namespaces.get(name);
-    if (ns !== undefined) return ns;
     const id = this.#bindings.get(name);
+    if (id !== undefined && this.#namespaces.has(name)) return this.#namespaces.get(name).ns;
     if (id === undefined) {
       const known = [...this.#bindings.keys()];
       throw new Error(
@@ -179,18 +265,20 @@ class Miniflare {
       );
     }
     const store = await this.#openStore();
-    ns = this.#namespaces.get(name); // another call may have won the race
-    if (ns !== undefined) return ns;
-    ns = new KVNamespace(CONSTRUCT, store.namespace(id));
-    this.#namespaces.set(name, ns);
+    const raced = this.#namespaces.get(name); // another call may have won the race
+    if (raced !== undefined) return raced.ns;
+    const ns = new KVNamespace(CONSTRUCT, store.namespace(id));
+    this.#namespaces.set(name, { ns, id, store });
     return ns;
   }
 
-  /** Every binding, as a Worker's `env` would hold them. */
+  /** Every binding, as a Worker's `env` would hold them: KV namespaces, then
+   * `bindings`/wrangler vars (values as given). */
   async getBindings() {
     this.#checkOpen();
     const env = {};
     for (const binding of this.#bindings.keys()) env[binding] = await this.getKVNamespace(binding);
+    Object.assign(env, this.#plainBindings);
     return env;
   }
 
@@ -232,4 +320,31 @@ class Miniflare {
   }
 }
 
-module.exports = { Miniflare, resolveNamespaces, KV_STORE };
+/** Stands in for a Redis namespace while the store has not connected yet
+ * (after setOptions() switched to Redis): each call connects first. Once
+ * connected, Miniflare rebinds the namespace objects to the real one. */
+class PendingNamespace {
+  #open;
+  #native = null;
+  constructor(open) {
+    this.#open = open;
+  }
+  async #call(method, args) {
+    // A failed connection is retried on the next call, as getKVNamespace does.
+    this.#native ??= this.#open().catch((error) => {
+      this.#native = null;
+      throw error;
+    });
+    const native = await this.#native;
+    return native[method](...args);
+  }
+  getText(...args) { return this.#call("getText", args); }
+  getWithMetadata(...args) { return this.#call("getWithMetadata", args); }
+  getBytes(...args) { return this.#call("getBytes", args); }
+  getBulk(...args) { return this.#call("getBulk", args); }
+  put(...args) { return this.#call("put", args); }
+  delete(...args) { return this.#call("delete", args); }
+  list(...args) { return this.#call("list", args); }
+}
+
+module.exports = { Miniflare, resolveNamespaces, KV_STORE, KNOWN_OPTIONS };

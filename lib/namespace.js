@@ -87,13 +87,24 @@ function parseJsonOrNull(text) {
   return text === null || text === undefined ? null : JSON.parse(text);
 }
 
+/** For Miniflare#setOptions(): `rebindNamespace(ns, native)` points a
+ * namespace obtained earlier at its binding's new storage (set below). */
+let rebindNamespace;
+
 class KVNamespace {
   #native;
 
   constructor(token, native) {
     if (token !== CONSTRUCT) throw new TypeError("Illegal constructor: use Miniflare#getKVNamespace()");
-    // NativeRemoteNamespace (Redis) has no handle: its calls are async anyway.
-    this.#native = typeof native.handle === "function" ? new LocalNamespaceCalls(native) : native;
+    rebindNamespace(this, native);
+  }
+
+  // A static block, not a method: the prototype shows only the five KV methods.
+  static {
+    rebindNamespace = (ns, native) => {
+      // NativeRemoteNamespace (Redis) has no handle: its calls are async anyway.
+      ns.#native = typeof native.handle === "function" ? new LocalNamespaceCalls(native) : native;
+    };
   }
 
   async get(key, typeOrOptions) {
@@ -272,4 +283,4 @@ function toListResult(page) {
 }
 
 // Only the five KV methods are visible: private fields and no other members.
-module.exports = { KVNamespace, CONSTRUCT };
+module.exports = { KVNamespace, CONSTRUCT, rebindNamespace };

@@ -2,7 +2,13 @@
 // `kvNamespaceScope`: gives the namespaces of one Miniflare instance ids of
 // their own, so that several test workers can share one directory or one
 // Redis server without seeing each other's data. A scope `s` turns the
-// namespace id `NS` into `s:NS` (only in storage: bindings keep their names).
+// namespace id `NS` into `s~NS` (only in storage: bindings keep their names).
+//
+// Why `~`: the scoped id becomes a directory name, so the separator must be
+// legal in file names on every OS (`:` is not on Windows) and need no
+// escaping there, in Redis keys or in REST API paths (`~` is an unreserved
+// URL character). A scope may only hold characters with the same properties
+// and never `~` itself, so `<scope>~<id>` always splits back one way.
 
 const { threadId } = require("node:worker_threads");
 
@@ -18,11 +24,21 @@ function testWorkerScope(env = process.env) {
   return threadId === 0 ? `pid-${process.pid}` : `pid-${process.pid}-thread-${threadId}`;
 }
 
+const SEPARATOR = "~";
+/** Letters, digits and `- _ . + @ =`: file-name safe on Linux, macOS and Windows. */
+const SCOPE_CHARACTERS = /^[A-Za-z0-9_.+@=-]+$/;
+
 /** The option → the scope string, or null for none. */
 function resolveNamespaceScope(option) {
   if (option === undefined || option === null || option === false) return null;
   if (option === true) return testWorkerScope();
-  if (typeof option === "string" && option !== "") return option;
+  if (typeof option === "string" && SCOPE_CHARACTERS.test(option)) return option;
+  if (typeof option === "string" && option !== "") {
+    throw new TypeError(
+      `kvNamespaceScope ${JSON.stringify(option)} may only contain letters, digits and - _ . + @ = ` +
+        "(it becomes part of directory names, which must be valid on every OS).",
+    );
+  }
   throw new TypeError(
     "kvNamespaceScope must be true (one scope per test worker), a non-empty string, or false/undefined (no scope).",
   );
@@ -32,7 +48,7 @@ function resolveNamespaceScope(option) {
 function scopeNamespaces(bindings, option) {
   const scope = resolveNamespaceScope(option);
   if (scope === null) return bindings;
-  return new Map([...bindings].map(([binding, id]) => [binding, `${scope}:${id}`]));
+  return new Map([...bindings].map(([binding, id]) => [binding, `${scope}${SEPARATOR}${id}`]));
 }
 
 module.exports = { testWorkerScope, resolveNamespaceScope, scopeNamespaces };
