@@ -2,8 +2,29 @@
 // `KVNamespace` follows the shape of `@cloudflare/workers-types`' KVNamespace
 // so a namespace from this package can be passed wherever Worker code expects
 // a KV binding, and the other way round (checked by __test__/types/).
-// Only standard lib types are used (ArrayBuffer, ArrayBufferView,
-// ReadableStream): no dependency on @types/node.
+//
+// Self-contained: a program with only `--lib es2022` (plus @types/node, the
+// DOM lib or @cloudflare/workers-types, or none of them) type-checks without
+// skipLibCheck. The fetch and stream types below come from whichever of those
+// the program has; with none, they are empty stand-ins. How:
+// - ReadableStream, Response and URL are declared as empty global interfaces,
+//   which merge with the environment's declarations (same type parameters),
+//   or stand alone.
+// - Request and RequestInit are read off the global `Request` value when
+//   there is one (workers-types' Request interface has type parameters, so it
+//   cannot be merged into), else fall back to minimal shapes.
+declare global {
+  interface ReadableStream<R = any> {}
+  interface Response {}
+  interface URL {}
+}
+
+/** The environment's Request type (DOM, @types/node or workers-types), or a minimal stand-in. */
+export type FetchRequest = typeof globalThis extends { Request: { prototype: infer R } } ? R : { readonly url: string };
+/** The second argument of the environment's `new Request()`, or a minimal stand-in. */
+export type FetchRequestInit = typeof globalThis extends { Request: new (input: any, init?: infer I) => any }
+  ? I
+  : { method?: string; headers?: Record<string, string> | [string, string][]; body?: string | ArrayBuffer | ArrayBufferView | ReadableStream | null };
 
 /** A namespace entry in `kvNamespaces` given as a record: the id, or `{ id }`. */
 export type KVNamespaceBinding = string | { id: string };
@@ -29,7 +50,8 @@ export interface MiniflareOptions {
   /**
    * Gives this instance's namespaces ids of their own in storage, so test
    * workers sharing one directory or Redis server never see each other's
-   * data: a string `s` stores namespace `NS` as `s:NS`; `true` uses the test
+   * data: a string `s` (letters, digits and `- _ . + @ =`) stores namespace
+   * `NS` as `s~NS`; `true` uses the test
    * worker's scope (`jest-<JEST_WORKER_ID>`, `vitest-<VITEST_POOL_ID>`, else
    * the process id). Bindings keep their names.
    */
@@ -50,6 +72,8 @@ export interface MiniflareOptions {
   wranglerConfigPath?: boolean | string;
   /** The `[env.<name>]` section of the wrangler config to use. */
   wranglerConfigEnv?: string;
+  /** Extra bindings in `env` (Miniflare 2's option): `{ NAME: value }`. */
+  bindings?: Record<string, unknown>;
 }
 
 export interface ModuleRule {
@@ -89,7 +113,7 @@ export declare class Miniflare {
   readonly ready: Promise<void>;
   /** Sends a request to the Worker and resolves to its Response; a Worker
    * exception rejects with the Worker's own error. */
-  dispatchFetch(input: RequestInfo | URL, init?: RequestInit): Promise<DispatchFetchResponse>;
+  dispatchFetch(input: string | URL | FetchRequest, init?: FetchRequestInit): Promise<DispatchFetchResponse>;
 }
 
 /** The value types `get`/`getWithMetadata` can return a value as. */

@@ -51,10 +51,16 @@ const steps = {
   // long figures (docs/reliability.md).
   reliability: () =>
     run("Hostile input and memory soak", process.execPath, ["scripts/reliability.mjs", "--only", "hostile,soak"]),
-  // Two programs: DOM lib (usage), and a Worker project's global types
-  // (assignability with @cloudflare/workers-types).
+  // Four programs: DOM lib (usage), a Worker project's global types
+  // (assignability with @cloudflare/workers-types), a Node project without
+  // the DOM lib (--lib es2022 --types node) and the bare ES2022 lib.
   types: () =>
-    ["__test__/types/tsconfig.json", "__test__/types/workers/tsconfig.json"]
+    [
+      "__test__/types/tsconfig.json",
+      "__test__/types/workers/tsconfig.json",
+      "__test__/types/node/tsconfig.json",
+      "__test__/types/bare/tsconfig.json",
+    ]
       .filter((config) => existsSync(path.join(root, config)))
       .every((config) =>
         run(`Typings (tsc --strict -p ${config})`, process.execPath, [
