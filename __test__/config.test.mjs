@@ -1,11 +1,14 @@
 // wrangler configuration (wrangler.toml / .json / .jsonc) applied to Miniflare
-// options: main, kv_namespaces, [env.<name>], [miniflare] kv_persist.
+// options: main, kv_namespaces, vars, [env.<name>], [miniflare] kv_persist;
+// Miniflare 2's `bindings` option; the warning for bindings not emulated.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Miniflare } from "../index.js";
 
 const require = createRequire(import.meta.url);
@@ -263,6 +266,7 @@ describe("malformed files name the file, the line and the problem", () => {
       [`main = 3\n`, "main must be the path of the Worker's entry script."],
       [`[miniflare]\nkv_persist = 1\n`, "miniflare.kv_persist must be true, false, a path or a URL."],
       [`[build.upload]\nformat = "esm"\n`, 'build.upload.format must be "modules" or "service-worker"; got "esm".'],
+      [`vars = ["A"]\n`, "vars must be a table of NAME = value (strings, or JSON values)."],
     ];
     for (const [toml, problem] of shapes) {
       const dir = project({ "wrangler.toml": toml });
@@ -273,6 +277,177 @@ describe("malformed files name the file, the line and the problem", () => {
 
   test("wranglerConfigEnv without wranglerConfigPath is a TypeError", () => {
     assert.throws(() => new Miniflare({ wranglerConfigEnv: "staging" }), TypeError);
+  });
+});
+
+// A Worker that answers with its whole env, KV namespaces shown by name.
+const ENV_WORKER = `export default {
+  async fetch(request, env) {
+    const shown = {};
+    for (const [name, value] of Object.entries(env)) {
+      shown[name] = typeof value?.get === "function" && typeof value?.list === "function" ? "<KVNamespace>" : value;
+    }
+    return Response.json(shown);
+  },
+};
+`;
+
+const WITH_VARS = `
+main = "src/worker.mjs"
+kv_namespaces = [{ binding = "NS", id = "ns" }]
+
+[vars]
+GREETING = "Hello"
+API_URL = "https://example.com/api"
+LIMITS = { max = 10, names = ["a", "b"] }
+DEBUG = true
+
+[env.staging.vars]
+GREETING = "Hi from staging"
+`;
+
+describe("vars and the bindings option", () => {
+  test("[vars] are in env and getBindings(): strings as strings, TOML tables as JSON values", async () => {
+    const dir = project({ "wrangler.toml": WITH_VARS, "src/worker.mjs": ENV_WORKER });
+    const mf = miniflare({ wranglerConfigPath: path.join(dir, "wrangler.toml") });
+    const expected = {
+      NS: "<KVNamespace>",
+      GREETING: "Hello",
+      API_URL: "https://example.com/api",
+      LIMITS: { max: 10, names: ["a", "b"] },
+      DEBUG: true,
+    };
+    assert.deepEqual(await (await mf.dispatchFetch("http://localhost/")).json(), expected);
+    const bindings = await mf.getBindings();
+    assert.deepEqual(Object.keys(bindings), ["NS", "GREETING", "API_URL", "LIMITS", "DEBUG"]);
+    assert.equal(bindings.GREETING, "Hello");
+    assert.deepEqual(bindings.LIMITS, { max: 10, names: ["a", "b"] });
+  });
+
+  test("[env.<name>].vars replace the top level's (vars are not inherited, as in wrangler)", async () => {
+    const dir = project({ "wrangler.toml": WITH_VARS, "src/worker.mjs": ENV_WORKER });
+    const mf = miniflare({ wranglerConfigPath: path.join(dir, "wrangler.toml"), wranglerConfigEnv: "staging" });
+    assert.deepEqual(await (await mf.dispatchFetch("http://localhost/")).json(), { GREETING: "Hi from staging" });
+  });
+
+  test("wrangler.json vars: numbers, objects and strings as written", async () => {
+    const dir = project({
+      "wrangler.json": JSON.stringify({ main: "worker.mjs", vars: { COUNT: 3, FLAGS: { beta: false }, NAME: "json", LIST: [1, "2"] } }),
+      "worker.mjs": ENV_WORKER,
+    });
+    const mf = miniflare({ wranglerConfigPath: path.join(dir, "wrangler.json") });
+    assert.deepEqual(await (await mf.dispatchFetch("http://localhost/")).json(), {
+      COUNT: 3,
+      FLAGS: { beta: false },
+      NAME: "json",
+      LIST: [1, "2"],
+    });
+  });
+
+  test("Miniflare 2's bindings option: values bound as given (objects, functions), in env and getBindings()", async () => {
+    const helper = (name) => `helped ${name}`;
+    const mf = miniflare({
+      modules: true,
+      script: "export default { fetch: (req, env) => new Response(`${env.SECRET} ${env.help('x')} ${env.CONFIG.n} ${typeof env.NS.get}`) };",
+      kvNamespaces: ["NS"],
+      bindings: { SECRET: "s3cr3t", help: helper, CONFIG: { n: 1 } },
+    });
+    assert.equal(await (await mf.dispatchFetch("http://localhost/")).text(), "s3cr3t helped x 1 function");
+    const bindings = await mf.getBindings();
+    assert.equal(bindings.help, helper);
+    assert.deepEqual(Object.keys(bindings), ["NS", "SECRET", "help", "CONFIG"]);
+  });
+
+  test("bindings are globals of a service-worker script", async () => {
+    const mf = miniflare({
+      script: 'addEventListener("fetch", (e) => e.respondWith(new Response(GREETING)));',
+      bindings: { GREETING: "hello, service worker" },
+    });
+    assert.equal(await (await mf.dispatchFetch("http://localhost/")).text(), "hello, service worker");
+  });
+
+  test("explicit bindings win over the file's vars, name by name", async () => {
+    const dir = project({ "wrangler.toml": WITH_VARS, "src/worker.mjs": ENV_WORKER });
+    const mf = miniflare({ wranglerConfigPath: path.join(dir, "wrangler.toml"), bindings: { GREETING: "Overridden", EXTRA: 1 } });
+    const env = await (await mf.dispatchFetch("http://localhost/")).json();
+    assert.equal(env.GREETING, "Overridden");
+    assert.equal(env.API_URL, "https://example.com/api");
+    assert.equal(env.EXTRA, 1);
+  });
+
+  test("setOptions replaces the bindings", async () => {
+    const mf = miniflare({ bindings: { A: "1" } });
+    assert.deepEqual(await mf.getBindings(), { A: "1" });
+    await mf.setOptions({ bindings: { B: "2" } });
+    assert.deepEqual(await mf.getBindings(), { B: "2" });
+  });
+
+  test("malformed bindings and a name bound twice are TypeErrors", () => {
+    assert.throws(() => new Miniflare({ bindings: ["A"] }), { name: "TypeError", message: /bindings must be a record/ });
+    assert.throws(() => new Miniflare({ bindings: "A=1" }), TypeError);
+    assert.throws(() => new Miniflare({ kvNamespaces: ["NS"], bindings: { NS: "x" } }), {
+      name: "TypeError",
+      message: "NS is bound both as a KV namespace and in bindings/vars: binding names must be unique.",
+    });
+    const dir = project({ "wrangler.toml": 'kv_namespaces = [{ binding = "NS", id = "ns" }]\n[vars]\nNS = "x"\n' });
+    assert.throws(() => new Miniflare({ wranglerConfigPath: path.join(dir, "wrangler.toml") }), /NS is bound both/);
+  });
+});
+
+const UNSUPPORTED = `
+main = "worker.mjs"
+kv_namespaces = [{ binding = "NS", id = "ns" }]
+d1_databases = [{ binding = "DB", database_name = "app", database_id = "1" }, { binding = "DB2", database_name = "b", database_id = "2" }]
+r2_buckets = [{ binding = "BUCKET", bucket_name = "files" }]
+services = [{ binding = "AUTH", service = "auth" }]
+
+[durable_objects]
+bindings = [{ name = "COUNTER", class_name = "Counter" }]
+
+[[queues.producers]]
+binding = "JOBS"
+queue = "jobs"
+
+[vars]
+GREETING = "Hello"
+`;
+
+/** Runs `code` (an ES module body with Miniflare, path and dir in scope) in a
+ * fresh Node process and returns its stderr and stdout. */
+function runNode(code, dir) {
+  const index = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "index.js");
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", `import { Miniflare } from ${JSON.stringify(index)};\nconst dir = ${JSON.stringify(dir)};\n${code}`], {
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return { stderr: result.stderr, stdout: result.stdout };
+}
+
+describe("bindings this package does not emulate", () => {
+  test("one console.warn per instance names each of them; KV and vars are still bound", () => {
+    const dir = project({ "wrangler.toml": UNSUPPORTED, "worker.mjs": ENV_WORKER });
+    const { stderr, stdout } = runNode(
+      `const file = dir + "/wrangler.toml";
+      const mf = new Miniflare({ wranglerConfigPath: file });
+      await mf.setOptions({ wranglerConfigPath: file });
+      console.log(JSON.stringify(await (await mf.dispatchFetch("http://localhost/")).json()));
+      await mf.dispose();
+      const other = new Miniflare({ wranglerConfigPath: file });
+      await other.dispose();`,
+      dir,
+    );
+    const warning =
+      "miniflare-kv: the wrangler config's d1_databases (DB, DB2), r2_buckets (BUCKET), durable_objects (COUNTER), " +
+      "services (AUTH), queues (JOBS) are not emulated and not in env (only kv_namespaces and vars are bound).";
+    // Two instances: two warnings, none for the setOptions() in between.
+    assert.deepEqual(stderr.trim().split("\n"), [warning, warning]);
+    assert.deepEqual(JSON.parse(stdout), { NS: "<KVNamespace>", GREETING: "Hello" });
+  });
+
+  test("a config with only KV and vars warns about nothing", () => {
+    const dir = project({ "wrangler.toml": WITH_VARS, "src/worker.mjs": ENV_WORKER });
+    const { stderr } = runNode(`const mf = new Miniflare({ wranglerConfigPath: dir + "/wrangler.toml" }); await mf.ready; await mf.dispose();`, dir);
+    assert.equal(stderr, "");
   });
 });
 

@@ -6,7 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, test } from "node:test";
+import { createRequire } from "node:module";
 import { Miniflare } from "../index.js";
+
+const require = createRequire(import.meta.url);
+const { WORKER_FILES } = require("../lib/worker.js");
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.join(here, "fixtures");
@@ -153,12 +157,43 @@ describe("module worker with relative imports and module rules", () => {
     assert.deepEqual(await (await mf.dispatchFetch("http://localhost/bytes")).json(), [0, 1, 254, 255]);
   });
 
+  test("wrangler's default CompiledWasm rule: a .wasm import is a WebAssembly.Module", async () => {
+    const mf = miniflare(options);
+    assert.equal(await (await mf.dispatchFetch("http://localhost/wasm")).text(), "5");
+  });
+
+  test("a Data rule given by the user gives an ArrayBuffer; a user's rule comes before a default", async () => {
+    const dir = scratchCopy("module-graph");
+    writeFileSync(
+      path.join(dir, "data-worker.mjs"),
+      'import raw from "./query.sql";\nimport bin from "./data.bin";\n' +
+        "export default { fetch: () => new Response(`${raw instanceof ArrayBuffer} ${raw.byteLength} ${typeof bin} ${bin.length}`) };\n",
+    );
+    const mf = miniflare({
+      scriptPath: path.join(dir, "data-worker.mjs"),
+      modulesRules: [
+        { type: "Data", include: ["**/*.sql"] },
+        { type: "Text", include: ["**/*.bin"] }, // wins over wrangler's Data default for .bin
+      ],
+    });
+    assert.equal(await (await mf.dispatchFetch("http://localhost/")).text(), "true 10 string 4");
+  });
+
+  test("the Worker's project files are listed for --watch (not node_modules, not rule-less files)", async () => {
+    const mf = miniflare(options);
+    const files = (await mf[WORKER_FILES]()).sort();
+    const dir = path.join(fixtures, "module-graph");
+    assert.deepEqual(files, ["add.wasm", "data.bin", "lib/greeting.mjs", "page.html", "query.sql", "worker.mjs"].map((f) => path.join(dir, f)));
+    const hono = miniflare({ scriptPath: path.join(fixtures, "hono-session", "src", "index.js") });
+    assert.deepEqual((await hono[WORKER_FILES]()).sort(), ["index.js", "token.js"].map((f) => path.join(fixtures, "hono-session", "src", f)));
+  });
+
   test("without the custom rule a .sql import fails to load", async () => {
     const mf = miniflare({ ...options, modulesRules: undefined });
     await assert.rejects(mf.dispatchFetch("http://localhost/"), /\.sql/);
   });
 
-  test("each Miniflare instance has its own module state", async () => {
+  test("each Miniflare instance has its own module state (one instance's load does not disturb another's)", async () => {
     const a = miniflare(options);
     const b = miniflare(options);
     await a.dispatchFetch("http://localhost/requests");
@@ -219,6 +254,118 @@ describe("module worker with relative imports and module rules", () => {
     assert.equal(await (await mf.getKVNamespace("NS")).get("last"), "two");
     // Module state started again with the reloaded code: this is its second request, not the third.
     assert.equal(await (await mf.dispatchFetch("http://localhost/requests")).text(), "2");
+  });
+});
+
+describe("module workers bundled as wrangler does", () => {
+  test("top-level await works, and each instance evaluates the module again", async () => {
+    const script = `
+      const started = await Promise.resolve(Math.random());
+      let requests = 0;
+      export default { fetch: () => new Response(JSON.stringify({ started, requests: ++requests })) };
+    `;
+    const a = miniflare({ modules: true, script });
+    const b = miniflare({ modules: true, script });
+    const first = await (await a.dispatchFetch("http://localhost/")).json();
+    assert.equal((await (await a.dispatchFetch("http://localhost/")).json()).requests, 2);
+    const other = await (await b.dispatchFetch("http://localhost/")).json();
+    assert.equal(other.requests, 1);
+    assert.notEqual(other.started, first.started);
+  });
+
+  test("an error thrown by a top-level-await module names the original line", async () => {
+    const mf = miniflare({ modules: true, script: "await null;\n\nexport default {\n  fetch() {\n    throw new Error('late');\n  },\n};\n" });
+    const error = await mf.dispatchFetch("http://localhost/").then(() => assert.fail("resolved"), (e) => e);
+    assert.equal(error.message, "late");
+    assert.match(error.stack, /inline-worker\.mjs:5:\d+/);
+  });
+
+  test("npm packages are bundled with each load: two instances do not share a package's module state", async () => {
+    const dir = path.join(here, "..", "node_modules", ".cache", "miniflare-kv-test-pkg");
+    mkdirSync(path.join(dir, "node_modules", "counter-pkg"), { recursive: true });
+    writeFileSync(path.join(dir, "node_modules", "counter-pkg", "package.json"), '{ "name": "counter-pkg", "main": "index.js" }');
+    writeFileSync(path.join(dir, "node_modules", "counter-pkg", "index.js"), "let n = 0; exports.next = () => ++n;\n");
+    writeFileSync(path.join(dir, "worker.mjs"), 'import { next } from "counter-pkg";\nexport default { fetch: () => new Response(String(next())) };\n');
+    try {
+      const a = miniflare({ scriptPath: path.join(dir, "worker.mjs") });
+      const b = miniflare({ scriptPath: path.join(dir, "worker.mjs") });
+      assert.equal(await (await a.dispatchFetch("http://localhost/")).text(), "1");
+      assert.equal(await (await a.dispatchFetch("http://localhost/")).text(), "2");
+      assert.equal(await (await b.dispatchFetch("http://localhost/")).text(), "1");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a CommonJS Worker file (module.exports = { fetch }) loads as its default export", async () => {
+    const dir = path.join(scratchRoot, "cjs");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "worker.cjs"), 'const { text } = require("./text.cjs");\nmodule.exports = { fetch: () => new Response(text) };\n');
+    writeFileSync(path.join(dir, "text.cjs"), 'exports.text = "from CommonJS";\n');
+    const mf = miniflare({ scriptPath: path.join(dir, "worker.cjs"), modules: true });
+    assert.equal(await (await mf.dispatchFetch("http://localhost/")).text(), "from CommonJS");
+  });
+
+  test("a missing import is named with the importing file and line", async () => {
+    const dir = path.join(scratchRoot, "missing-import");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "worker.mjs"), '// first line\nimport { x } from "./nope.mjs";\nexport default { fetch: () => new Response(x) };\n');
+    const mf = miniflare({ scriptPath: path.join(dir, "worker.mjs") });
+    await assert.rejects(mf.ready, { message: `${path.join(dir, "worker.mjs")}:2:19: Could not resolve "./nope.mjs"` });
+  });
+});
+
+describe("TypeScript Workers (esbuild strips types; nothing is type-checked)", () => {
+  const project = path.join(fixtures, "typescript");
+
+  test('wrangler.toml with main = "src/index.ts": annotations, an import of another .ts file, vars', async () => {
+    const mf = miniflare({ wranglerConfigPath: path.join(project, "wrangler.toml") });
+    assert.equal(await (await mf.dispatchFetch("http://localhost/?name=Ada")).text(), "Hello, Ada! Visit number 1.");
+    assert.equal(await (await mf.dispatchFetch("http://localhost/?name=Ada")).text(), "Hello, Ada! Visit number 2.");
+    assert.equal(await (await mf.getKVNamespace("VISITS")).get("Ada"), "2");
+    const files = (await mf[WORKER_FILES]()).sort();
+    assert.deepEqual(files, [path.join(project, "src", "greet.ts"), path.join(project, "src", "index.ts")]);
+  });
+
+  test("an error thrown in TypeScript names the .ts file and its line", async () => {
+    const mf = miniflare({ wranglerConfigPath: path.join(project, "wrangler.toml") });
+    const error = await mf.dispatchFetch("http://localhost/throw").then(() => assert.fail("resolved"), (e) => e);
+    assert.ok(error instanceof TypeError);
+    assert.equal(error.message, "thrown from TypeScript");
+    assert.ok(error.stack.includes(`${path.join(project, "src", "index.ts")}:16:`), error.stack);
+  });
+
+  test(".tsx and .mts entries, and a type error that would fail tsc, run", async () => {
+    const dir = path.join(scratchRoot, "tsx");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "worker.mts"), 'const n: number = "not a number" as any as string;\nexport default { fetch: (): Response => new Response(`mts ${n}`) };\n');
+    writeFileSync(path.join(dir, "worker.tsx"), "const h = (tag: string, _props: unknown, ...children: string[]) => `<${tag}>${children.join(\"\")}</${tag}>`;\n/** @jsx h */\nexport default { fetch: () => new Response(<p>tsx</p>) };\n");
+    assert.equal(await (await miniflare({ scriptPath: path.join(dir, "worker.mts") }).dispatchFetch("http://localhost/")).text(), "mts not a number");
+    assert.equal(await (await miniflare({ scriptPath: path.join(dir, "worker.tsx") }).dispatchFetch("http://localhost/")).text(), "<p>tsx</p>");
+  });
+
+  test("a TypeScript syntax error names the file and line", async () => {
+    const dir = path.join(scratchRoot, "ts-syntax");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "index.ts"), 'import { x } from "./broken";\nexport default { fetch: () => new Response(x) };\n');
+    writeFileSync(path.join(dir, "broken.ts"), "// fine\nexport const x: string = (;\n");
+    const mf = miniflare({ scriptPath: path.join(dir, "index.ts") });
+    await assert.rejects(mf.ready, (error) => {
+      assert.ok(error instanceof SyntaxError);
+      assert.ok(error.stack.startsWith(`${path.join(dir, "broken.ts")}:2\nexport const x: string = (;\n`), error.stack);
+      return true;
+    });
+  });
+
+  test("a TypeScript service-worker script: types stripped, globals bound, errors at the .ts line", async () => {
+    const file = path.join(scratchRoot, "sw.ts");
+    writeFileSync(file, 'addEventListener("fetch", (event: any) => {\n  const key: string = new URL(event.request.url).pathname.slice(1);\n  if (key === "throw") throw new Error("sw boom");\n  event.respondWith(NS.get(key).then((v: string | null) => new Response(v ?? "none")));\n});\ndeclare const NS: any;\n');
+    const mf = miniflare({ scriptPath: file, kvNamespaces: ["NS"] });
+    await (await mf.getKVNamespace("NS")).put("k", "from KV");
+    assert.equal(await (await mf.dispatchFetch("http://localhost/k")).text(), "from KV");
+    const error = await mf.dispatchFetch("http://localhost/throw").then(() => assert.fail("resolved"), (e) => e);
+    assert.equal(error.message, "sw boom");
+    assert.ok(error.stack.includes(`${file}:3:`), error.stack);
   });
 });
 

@@ -1,9 +1,12 @@
 "use strict";
 // wrangler configuration (wrangler.toml, wrangler.json, wrangler.jsonc) →
 // Miniflare options. Read: `main`, `kv_namespaces` (binding and
-// `preview_id ?? id`, as `wrangler dev` does), `[build.upload] format`,
-// `[miniflare] kv_persist`, and `[env.<name>]` sections. Options given
-// explicitly to Miniflare override what the file says.
+// `preview_id ?? id`, as `wrangler dev` does), `vars`, `[build.upload]
+// format`, `[miniflare] kv_persist`, and `[env.<name>]` sections. Options
+// given explicitly to Miniflare override what the file says; `vars` and the
+// `bindings` option are merged name by name, `bindings` winning (Miniflare 2's
+// order). Bindings of kinds this package does not emulate (D1, R2, Durable
+// Objects, …) are listed under UNSUPPORTED_BINDINGS for one warning.
 
 const fs = require("node:fs");
 const path = require("node:path");
@@ -80,7 +83,8 @@ function isTable(value) {
 }
 
 /** The top level, or the top level overlaid with `[env.<name>]` the way wrangler
- * inherits: `main`, `build` and `miniflare` are inherited; `kv_namespaces` is not. */
+ * inherits: `main`, `build` and `miniflare` are inherited; bindings
+ * (`kv_namespaces`, `vars`, …) are not. */
 function selectEnvironment(config, envName, file) {
   if (envName === undefined || envName === null || envName === "") return config;
   const envs = isTable(config.env) ? config.env : {};
@@ -143,6 +147,18 @@ function optionsFromWranglerConfig(file, envName) {
     options.kvNamespaces = namespaces;
   }
 
+  if (config.vars !== undefined) {
+    if (!isTable(config.vars)) {
+      throw new WranglerConfigError(`${where}: vars must be a table of NAME = value (strings, or JSON values).`);
+    }
+    // Strings stay strings; other values are bound as JSON values, as wrangler
+    // does (a TOML date becomes its ISO string, as JSON.stringify gives it).
+    options.vars = JSON.parse(JSON.stringify(config.vars));
+  }
+
+  const unsupported = unsupportedBindings(config);
+  if (unsupported.length > 0) options[UNSUPPORTED_BINDINGS] = unsupported;
+
   const persist = config.miniflare?.kv_persist;
   if (persist !== undefined) {
     if (persist === true) options.kvPersist = path.join(dir, ".mf", "kv");
@@ -156,6 +172,63 @@ function optionsFromWranglerConfig(file, envName) {
     }
   }
   return options;
+}
+
+/** Options key (a symbol, so option validation never sees it): the binding
+ * kinds of the config that are not bound, e.g. ["d1_databases (DB)"]. */
+const UNSUPPORTED_BINDINGS = Symbol("miniflare-kv.unsupportedBindings");
+
+/** wrangler binding kinds with no emulation here → where their names are. */
+const BINDING_KINDS = {
+  d1_databases: "binding",
+  r2_buckets: "binding",
+  durable_objects: "bindings.name",
+  services: "binding",
+  queues: "producers.binding",
+  analytics_engine_datasets: "binding",
+  hyperdrive: "binding",
+  vectorize: "binding",
+  mtls_certificates: "binding",
+  send_email: "name",
+  dispatch_namespaces: "binding",
+  workflows: "binding",
+  pipelines: "binding",
+  secrets_store_secrets: "binding",
+  ratelimits: "name",
+  ai: "binding",
+  browser: "binding",
+  images: "binding",
+  version_metadata: "binding",
+  assets: "binding",
+  wasm_modules: "*",
+  text_blobs: "*",
+  data_blobs: "*",
+  unsafe: "bindings.name",
+};
+
+/** "d1_databases (DB, OTHER)" for each binding kind in `config` that is not emulated. */
+function unsupportedBindings(config) {
+  const found = [];
+  for (const [kind, namePath] of Object.entries(BINDING_KINDS)) {
+    const value = config[kind];
+    if (value === undefined || value === null) continue;
+    // `assets` without a binding serves files; it binds nothing.
+    if (kind === "assets" && !(isTable(value) && typeof value.binding === "string")) continue;
+    const names = bindingNames(value, namePath);
+    found.push(names.length ? `${kind} (${names.join(", ")})` : kind);
+  }
+  return found;
+}
+
+function bindingNames(value, namePath) {
+  if (namePath === "*") return isTable(value) ? Object.keys(value) : [];
+  const [first, ...rest] = namePath.split(".");
+  if (rest.length > 0) {
+    // e.g. durable_objects.bindings[].name, queues.producers[].binding
+    return isTable(value) ? bindingNames(value[first], rest.join(".")) : [];
+  }
+  const entries = Array.isArray(value) ? value : [value];
+  return entries.map((entry) => (isTable(entry) ? entry[first] : undefined)).filter((name) => typeof name === "string");
 }
 
 const FILE_OPTIONS = ["scriptPath", "modules", "kvNamespaces", "kvPersist"];
@@ -198,6 +271,12 @@ function withWranglerConfig(options, cwd = process.cwd()) {
     if (key === "scriptPath" && explicitScript) continue;
     if (merged[key] === undefined && fromFile[key] !== undefined) merged[key] = fromFile[key];
   }
+  // vars under the explicit `bindings`, name by name (Miniflare 2: options win over the file).
+  if (fromFile.vars !== undefined) {
+    const explicit = isTable(options.bindings) ? options.bindings : undefined;
+    merged.bindings = options.bindings === undefined || explicit ? { ...fromFile.vars, ...explicit } : options.bindings;
+  }
+  if (fromFile[UNSUPPORTED_BINDINGS]) merged[UNSUPPORTED_BINDINGS] = fromFile[UNSUPPORTED_BINDINGS];
   return merged;
 }
 
@@ -208,4 +287,5 @@ module.exports = {
   parseWranglerConfig,
   optionsFromWranglerConfig,
   withWranglerConfig,
+  UNSUPPORTED_BINDINGS,
 };

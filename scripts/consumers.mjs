@@ -3,7 +3,8 @@
 // "miniflare-kv": "file:../../.."; it is installed as a packed copy
 // (--install-links, so only the files package.json "files" ships, like a
 // registry install) and tested with the project's framework: Jest (tests run
-// in a vm context) and Vitest (forks, threads and vmThreads pools). Both run
+// in a vm context) and Vitest (forks, threads, vmThreads and vmForks pools).
+// worker.spec.js in each runs a TypeScript module Worker importing hono. Both run
 // two workers, so shared-*.spec.js check that workers sharing one directory
 // (and Redis, when KV_TEST_REDIS_URL is set) never see each other's data.
 // Exits non-zero if any install or run fails.
@@ -22,6 +23,7 @@ const consumers = [
       ["vitest", "run"], // the default pool (forks)
       ["vitest", "run", "--pool=threads"], // the addon loaded in worker threads
       ["vitest", "run", "--pool=vmThreads"], // tests in vm contexts, like Jest
+      ["vitest", "run", "--pool=vmForks"], // vm contexts in child processes
     ],
   },
 ];

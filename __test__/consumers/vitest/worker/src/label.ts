@@ -1,0 +1,1 @@
+export const label = (note: string): string => `[${note}]`;
