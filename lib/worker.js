@@ -375,16 +375,15 @@ function importWithNodeLoader(url) {
   return mainContextImport(url);
 }
 
-/** Where the ES module bundle (top-level await) is written: Node imports
- * files; named by content hash, and imported with `?load=<id>` so each load
- * is a new module instance. */
-function moduleBundleFile(code, cwd) {
+/**
+ * Writes the ES module bundle (top-level await) where Node can import it: a
+ * file in the project's node_modules/.cache, named by content hash. Returns
+ * its real path, which is what Node names in stack frames (node_modules may
+ * be a symlink).
+ */
+function writeModuleBundle(code, cwd) {
   const hash = crypto.createHash("sha256").update(code).digest("hex").slice(0, 16);
-  return path.join(cwd, "node_modules", ".cache", "miniflare-kv", `worker-${hash}.mjs`);
-}
-
-/** The ES module bundle → its namespace. */
-async function importModuleBundle(code, file, url, mapper) {
+  const file = path.join(cwd, "node_modules", ".cache", "miniflare-kv", `worker-${hash}.mjs`);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     // Write then rename, so a concurrent instance never imports half a file.
@@ -392,11 +391,7 @@ async function importModuleBundle(code, file, url, mapper) {
     fs.writeFileSync(partial, code);
     fs.renameSync(partial, file);
   }
-  try {
-    return await importWithNodeLoader(url);
-  } catch (error) {
-    throw mapper.map(error);
-  }
+  return fs.realpathSync(file);
 }
 
 class ModuleWorker {
@@ -431,10 +426,14 @@ class ModuleWorker {
       namespace = evaluateScriptBundle(bundle.code, filename, mapper);
       return ModuleWorker.#checked(namespace, name, env, bundle.files, mapper);
     }
-    const file = moduleBundleFile(bundle.code, spec.cwd);
-    const url = `${pathToFileURL(file).href}?load=${loadId}`;
+    // `?load=` makes each load a new module instance of the same file.
+    const url = `${pathToFileURL(writeModuleBundle(bundle.code, spec.cwd)).href}?load=${loadId}`;
     const mapper = new StackMapper(url, bundle.map, bundle.outfile);
-    namespace = await importModuleBundle(bundle.code, file, url, mapper);
+    try {
+      namespace = await importWithNodeLoader(url);
+    } catch (error) {
+      throw mapper.map(error);
+    }
     return ModuleWorker.#checked(namespace, name, env, bundle.files, mapper);
   }
 
