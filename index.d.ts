@@ -257,7 +257,12 @@ export interface KvApiServer {
    * (the `cloudflare` package's `baseURL`). */
   readonly url: string;
   readonly port: number;
-  /** Stops the server (and closes storage it opened itself). */
+  /** The token requests need as `Authorization: Bearer <token>`: `apiToken`,
+   * or one generated when listening on an address that is not loopback;
+   * `undefined` when none is required. */
+  readonly token: string | undefined;
+  /** Stops accepting connections, lets requests being answered finish, then
+   * closes the connections (and storage it opened itself). */
   close(): Promise<void>;
 }
 
@@ -266,9 +271,12 @@ export interface KvApiServer {
  * (`/client/v4/accounts/:account/storage/kv/namespaces…`) over `target`: a
  * Miniflare instance (the data its bindings see, in memory too) or a
  * `kvPersist` value (directory, `sled:<path>`, `redis://` URL). Any account
- * id and credentials are accepted. `port` 0 (the default) picks a free port.
+ * id is accepted. `port` 0 (the default) picks a free port. Requests with an
+ * `Origin` other than the server's own, or a `Host` that is neither its address
+ * nor a loopback name, are refused (403). With `apiToken`, or on a host that is
+ * not loopback, `Authorization: Bearer <token>` is required (see `token`).
  */
 export declare function startKvApi(
   target: Miniflare | boolean | string,
-  options?: { port?: number; host?: string },
+  options?: { port?: number; host?: string; apiToken?: string },
 ): Promise<KvApiServer>;

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -105,7 +106,7 @@ describe("miniflare --help and --version", () => {
     assert.equal(code, 0);
     for (const flag of ["[script]", "-k, --kv <name>", "--kv-persist [path]", "-m, --modules", "-H, --host <host>",
       "-p, --port <port>", "8787", "-c, --wrangler-config <path>", "-e, --env <name>", "-w, --watch",
-      "-V, --version", "-h, --help"]) {
+      "-V, --version", "-h, --help", "--persist-to <location>", "--local", "--api-port <port>", "--api-token <token>"]) {
       assert.ok(stdout.includes(flag), `--help does not mention ${flag}:\n${stdout}`);
     }
   });
@@ -300,5 +301,135 @@ describe("errors: one clear line and a non-zero exit", () => {
     assert.equal(code, 1);
     assert.match(stderr, /^miniflare: the Worker failed to load:/);
     assert.ok(stderr.includes(path.join(dir, "worker.mjs")), stderr);
+  });
+});
+
+describe("Ctrl-C lets requests in progress finish", () => {
+  // The Worker awaits a slow operation (longer than the 2 s the server used to
+  // allow), then uses KV: storage must still be open.
+  const SLOW = `export default {
+  async fetch(request, env) {
+    console.log("request started");
+    await new Promise((resolve) => setTimeout(resolve, Number(new URL(request.url).searchParams.get("ms"))));
+    await env.NS.put("k", "written after the wait");
+    return new Response("finished: " + (await env.NS.get("k")));
+  },
+};
+`;
+
+  /** A GET on a new connection: resolves its body, or the connection error. */
+  function get(url) {
+    return new Promise((resolve) => {
+      http.get(url, { agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode, body, connection: res.headers.connection }));
+        res.on("error", (error) => resolve({ error }));
+      }).on("error", (error) => resolve({ error }));
+    });
+  }
+
+  test("SIGINT mid-request: the response completes, new connections are refused, then storage closes and the exit is clean", TIMEOUT, async () => {
+    const dir = project({ "slow.mjs": SLOW });
+    const cli = run(["slow.mjs", "-k", "NS", "-p", "0"], { cwd: dir });
+    const url = await cli.listening();
+    const slow = get(new URL("/?ms=2600", url));
+    await cli.next(/request started/);
+    cli.child.kill("SIGINT");
+    await cli.next(/SIGINT received: shutting down \(letting 1 request in progress finish; Ctrl-C again to stop now\)/);
+    const refused = await get(new URL("/?ms=0", url));
+    assert.equal(refused.error?.code, "ECONNREFUSED");
+    const reply = await slow;
+    assert.equal(reply.error, undefined, String(reply.error));
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, "finished: written after the wait");
+    assert.equal(reply.connection, "close");
+    const { code, signal, stderr } = await cli.exited;
+    assert.equal(signal, null);
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+  });
+
+  test("SIGTERM does the same; a second signal stops at once", TIMEOUT, async () => {
+    const dir = project({ "slow.mjs": SLOW });
+    const cli = run(["slow.mjs", "-k", "NS", "-p", "0"], { cwd: dir });
+    const url = await cli.listening();
+    const stuck = get(new URL("/?ms=600000", url));
+    await cli.next(/request started/);
+    cli.child.kill("SIGTERM");
+    await cli.next(/SIGTERM received: shutting down \(letting 1 request in progress finish; SIGTERM again to stop now\)/);
+    cli.child.kill("SIGINT");
+    const { code, stderr } = await cli.exited;
+    assert.equal(code, 130);
+    assert.match(stderr, /^miniflare: SIGINT again: exiting now, cutting 1 request off\.$/m);
+    assert.ok((await stuck).error, "the stuck request was cut off");
+  });
+});
+
+describe("flags shared with wrangler and `miniflare kv`", () => {
+  test("--persist-to is --kv-persist; --local is accepted; both persistence flags at once are an error", TIMEOUT, async () => {
+    const dir = project({ "counter.mjs": COUNTER, "format.mjs": FORMAT });
+    const args = ["counter.mjs", "-k", "TEST_NAMESPACE", "--persist-to", "data", "--local", "-p", "0"];
+    const first = run(args, { cwd: dir });
+    const url = await first.listening();
+    assert.match(first.stdout, new RegExp(`^KV Persistence: ${path.join(dir, "data")}$`, "m"));
+    assert.equal(await text(url), "1");
+    assert.equal((await first.interrupt()).code, 0);
+    assert.ok(existsSync(path.join(dir, "data")));
+    const second = run(["counter.mjs", "-k", "TEST_NAMESPACE", "--kv-persist", "data", "-p", "0"], { cwd: dir });
+    assert.equal(await text(await second.listening()), "2");
+    assert.equal((await second.interrupt()).code, 0);
+
+    const both = await run(["counter.mjs", "--persist-to", "a", "--kv-persist", "b"], { cwd: dir }).exited;
+    assert.equal(both.code, 1);
+    assert.equal(both.stderr, "miniflare: Conflicting options: --persist-to and --kv-persist cannot be used together. Please provide only one.\n");
+  });
+
+  test("-c ../wrangler.toml: main and kv_persist resolve against the file's folder", TIMEOUT, async () => {
+    const dir = project({
+      "wrangler.toml": 'main = "src/worker.mjs"\nkv_namespaces = [{ binding = "NS", id = "ns-id" }]\n[miniflare]\nkv_persist = "data"\n',
+      "src/worker.mjs": "export default { fetch: async (req, env) => new Response((await env.NS.get('k')) ?? 'none') };\n",
+      "sub/.keep": "",
+    });
+    const sub = path.join(dir, "sub");
+    const cli = run(["-c", "../wrangler.toml", "-p", "0"], { cwd: sub });
+    const url = await cli.listening();
+    assert.match(cli.stdout, new RegExp(`^KV Persistence: ${path.join(dir, "data")}$`, "m"));
+    assert.match(cli.stdout, new RegExp(`^Worker: ${path.join("..", "src", "worker.mjs").replace(/\./g, "\\.")}$`, "m"));
+    assert.equal(await text(url), "none");
+    assert.equal((await cli.interrupt()).code, 0);
+    assert.ok(existsSync(path.join(dir, "data")));
+    assert.ok(!existsSync(path.join(sub, "data")));
+  });
+});
+
+describe("the banner points at data the server does not read", () => {
+  test("in memory while ./.mf/kv holds data for its bindings: a note with the flag that serves it", TIMEOUT, async () => {
+    const dir = project({
+      "wrangler.toml": 'main = "worker.mjs"\nkv_namespaces = [{ binding = "NS", id = "ns-id" }, { binding = "EMPTY", id = "empty-id" }]\n',
+      "worker.mjs": "export default { fetch: async (req, env) => new Response((await env.NS.get('k')) ?? 'null') };\n",
+    });
+    // Before anything is written: no note, and the server creates nothing.
+    const before = run(["-p", "0"], { cwd: dir });
+    await before.listening();
+    assert.doesNotMatch(before.stdout, /Note:/);
+    assert.equal((await before.interrupt()).code, 0);
+    assert.ok(!existsSync(path.join(dir, ".mf")));
+
+    const put = await run(["kv", "key", "put", "--binding", "NS", "k", "seeded"], { cwd: dir }).exited;
+    assert.equal(put.code, 0, put.stderr);
+    const memory = run(["-p", "0"], { cwd: dir });
+    const url = await memory.listening();
+    assert.match(memory.stdout, /^KV Persistence: in memory/m);
+    const [, flag] = /^Note: \.\/\.mf\/kv holds KV data for NS \(written by `miniflare kv`\), which this in-memory server does not read: restart with (--kv-persist \S+) to serve it\.$/m.exec(memory.stdout) ?? [];
+    assert.equal(flag, "--kv-persist ./.mf/kv", memory.stdout);
+    assert.equal(await text(url), "null");
+    assert.equal((await memory.interrupt()).code, 0);
+
+    // The flag it names serves the data.
+    const served = run(["-p", "0", ...flag.split(" ")], { cwd: dir });
+    assert.equal(await text(await served.listening()), "seeded");
+    assert.doesNotMatch(served.stdout, /Note:/);
+    assert.equal((await served.interrupt()).code, 0);
   });
 });

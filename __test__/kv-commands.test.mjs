@@ -4,7 +4,7 @@
 // back through `getKVNamespace()` and `dispatchFetch()` with the same config.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { before, describe, test } from "node:test";
@@ -371,3 +371,102 @@ describe("miniflare kv: choosing the storage", () => {
     assert.match(serverHelp.stdout, /\bkv\b/);
   });
 });
+
+describe("miniflare kv: where the data is", () => {
+  test("writes say where they wrote and the server flag that serves it; that flag serves it", TIMEOUT, async () => {
+    const dir = project({
+      "wrangler.toml": 'main = "worker.mjs"\nkv_namespaces = [{ binding = "MY_KV", id = "my-id" }]\n',
+      "worker.mjs": WORKER,
+    });
+    const put = await ok(["kv", "key", "put", "--binding", "MY_KV", "greeting", "hello"], dir);
+    assert.equal(put.stdout, 'Writing the value "hello" to key "greeting" on namespace my-id.\n');
+    assert.equal(put.stderr, "KV data: ./.mf/kv (serve it with: miniflare --kv-persist ./.mf/kv)\n");
+    const elsewhere = await ok(["kv", "key", "put", "--binding", "MY_KV", "--persist-to", "other dir", "k", "v"], dir);
+    assert.equal(elsewhere.stderr, "KV data: './other dir' (serve it with: miniflare --kv-persist './other dir')\n");
+    const sled = await ok(["kv", "bulk", "put", "--binding", "MY_KV", "--persist-to", "sled:kv.sled", writeJson(dir, "pairs.json", [{ key: "a", value: "1" }])], dir);
+    assert.equal(sled.stdout, "Success!\n");
+    assert.equal(sled.stderr, "KV data: sled:./kv.sled (serve it with: miniflare --kv-persist sled:./kv.sled)\n");
+    for (const args of [["kv", "key", "delete", "--binding", "MY_KV", "k", "--persist-to", "other dir"], ["kv", "namespace", "create", "X"]]) {
+      assert.match((await ok(args, dir)).stderr, /^KV data: .* \(serve it with: miniflare --kv-persist .*\)\n$/);
+    }
+    // Reads print no such line.
+    assert.equal((await ok(["kv", "key", "get", "--binding", "MY_KV", "greeting"], dir)).stderr, "");
+
+    // The server, run with the flag named, reads what was written.
+    const child = spawn(process.execPath, [BIN, "-p", "0", "--kv-persist", "./.mf/kv"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    const exited = new Promise((resolve) => child.on("close", resolve));
+    try {
+      const listening = await new Promise((resolve, reject) => {
+        child.stdout.setEncoding("utf8").on("data", (d) => {
+          stdout += d;
+          const match = /Listening on (http:\/\/\S+)/.exec(stdout);
+          if (match) resolve(match[1]);
+        });
+        child.on("close", () => reject(new Error(`server exited early:\n${stdout}`)));
+      });
+      assert.deepEqual(await (await fetch(`${listening}/?key=greeting`)).json(), { value: "hello", metadata: null });
+    } finally {
+      child.kill("SIGINT");
+    }
+    assert.equal(await exited, 0);
+  });
+
+  test("-c ../wrangler.toml: the default location and kv_persist are next to the file", TIMEOUT, async () => {
+    const dir = project({
+      "wrangler.toml": 'kv_namespaces = [{ binding = "B", id = "b-id" }]\n',
+      "sub/.keep": "",
+      "persisted/wrangler.toml": 'kv_namespaces = [{ binding = "B", id = "b-id" }]\n[miniflare]\nkv_persist = "data"\n',
+    });
+    const sub = path.join(dir, "sub");
+    const put = await ok(["kv", "key", "put", "-c", "../wrangler.toml", "--binding", "B", "k", "v"], sub);
+    assert.equal(put.stderr, `KV data: ${path.join(dir, ".mf", "kv")} (serve it with: miniflare --kv-persist ${path.join(dir, ".mf", "kv")})\n`);
+    assert.ok(existsSync(path.join(dir, ".mf", "kv")));
+    assert.ok(!existsSync(path.join(sub, ".mf")));
+    assert.equal((await ok(["kv", "key", "get", "-c", "../wrangler.toml", "--binding", "B", "k"], sub)).stdout, "v");
+
+    await ok(["kv", "key", "put", "-c", "../persisted/wrangler.toml", "--binding", "B", "k", "in data"], sub);
+    assert.ok(existsSync(path.join(dir, "persisted", "data")));
+    assert.ok(!existsSync(path.join(sub, "data")));
+    const mf = new Miniflare({ kvNamespaces: { B: "b-id" }, kvPersist: path.join(dir, "persisted", "data") });
+    try {
+      assert.equal(await (await mf.getKVNamespace("B")).get("k"), "in data");
+    } finally {
+      await mf.dispose();
+    }
+  });
+
+  test("read-only commands never create a directory or database", TIMEOUT, async () => {
+    const dir = project({ "wrangler.toml": 'kv_namespaces = [{ binding = "B", id = "b-id" }, { binding = "C", id = "c-id" }]\n' });
+    const keys = writeJson(dir, "keys.json", ["a", "b"]);
+    const before = readdirSync(dir).sort();
+    for (const persist of [[], ["--persist-to", "missing/kv"], ["--persist-to", "sled:missing.sled"]]) {
+      const shown = persist.length === 0 ? "./.mf/kv" : persist[1].startsWith("sled:") ? "sled:./missing.sled" : "./missing/kv";
+      const note = `miniflare: no KV data at ${shown} yet (nothing was created).\n`;
+      const got = await fails(["kv", "key", "get", "--binding", "B", "k", ...persist], dir, /Value not found: no key "k" in namespace b-id\. There is no KV data at .* yet\./);
+      assert.ok(got.stderr.includes(shown), got.stderr);
+      const namespaces = await ok(["kv", "namespace", "list", ...persist], dir);
+      assert.deepEqual(JSON.parse(namespaces.stdout), []);
+      assert.equal(namespaces.stderr, note);
+      const listed = await ok(["kv", "key", "list", "--binding", "B", ...persist], dir);
+      assert.deepEqual(JSON.parse(listed.stdout), []);
+      assert.equal(listed.stderr, note);
+      const bulk = await ok(["kv", "bulk", "get", "--binding", "B", keys, ...persist], dir);
+      assert.deepEqual(JSON.parse(bulk.stdout), { a: { value: null }, b: { value: null } });
+      await fails(["kv", "key", "get", "--namespace-id", "unknown", "k", ...persist], dir, /KV namespace "unknown" not found/);
+      assert.deepEqual(readdirSync(dir).sort(), before, `created by a read with ${persist.join(" ") || "the default location"}`);
+    }
+    // An existing store: a read of a namespace that holds nothing creates nothing inside it either.
+    await ok(["kv", "key", "put", "--namespace-id", "b-id", "k", "v"], dir);
+    const inside = readdirSync(path.join(dir, ".mf", "kv")).sort();
+    await fails(["kv", "key", "get", "--binding", "C", "nope"], dir, /Value not found: no key "nope" in namespace c-id\. \(KV data: \.\/\.mf\/kv\)$/);
+    assert.deepEqual(JSON.parse((await ok(["kv", "key", "list", "--binding", "C"], dir)).stdout), []);
+    assert.deepEqual(JSON.parse((await ok(["kv", "bulk", "get", "--binding", "C", keys], dir)).stdout), { a: { value: null }, b: { value: null } });
+    assert.deepEqual(readdirSync(path.join(dir, ".mf", "kv")).sort(), inside);
+  });
+});
+
+function writeJson(dir, name, value) {
+  writeFileSync(path.join(dir, name), JSON.stringify(value));
+  return name;
+}

@@ -3,6 +3,7 @@
 // pointed at it, and `miniflare --api-port` next to a running Worker.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -261,5 +262,260 @@ describe("miniflare --api-port", () => {
       child.kill("SIGINT");
     }
     assert.equal(await exited, 0, stderr);
+  });
+});
+
+/** One request over node:http with exactly these headers (fetch would add or
+ * refuse some, such as Host); always sent to 127.0.0.1. */
+function rawRequest(port, { method = "GET", path: route, headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path: route, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const json = (res.headers["content-type"] ?? "").startsWith("application/json") ? JSON.parse(text) : undefined;
+        resolve({ status: res.statusCode, text, json });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A 403 in Cloudflare's envelope whose message matches `pattern`. */
+function assertRefused(reply, pattern) {
+  assert.equal(reply.status, 403, reply.text);
+  assert.deepEqual(Object.keys(reply.json), ["success", "errors", "messages", "result"]);
+  assert.equal(reply.json.success, false);
+  assert.equal(reply.json.result, null);
+  assert.equal(reply.json.errors.length, 1);
+  assert.equal(reply.json.errors[0].code, 10000);
+  assert.match(reply.json.errors[0].message, pattern);
+}
+
+describe("the REST API refuses web pages and strangers", () => {
+  const ns = (route = "") => `/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/NS${route}`;
+
+  test("cross-origin and Origin: null requests are refused, changing nothing; no Origin and the own origin are served", TIMEOUT, async () => {
+    const mf = new Miniflare({ kvNamespaces: ["NS"] });
+    const api = await startKvApi(mf);
+    const port = api.port;
+    const binding = await mf.getKVNamespace("NS");
+    await binding.put("victim", "still here");
+    try {
+      // A page's "simple" request: text/plain needs no CORS preflight, so only the server can stop it.
+      const evil = await rawRequest(port, {
+        method: "POST",
+        path: ns("/bulk/delete"),
+        headers: { origin: "https://evil.example", "content-type": "text/plain", host: `127.0.0.1:${port}` },
+        body: '["victim"]',
+      });
+      assertRefused(evil, /Origin: https:\/\/evil\.example/);
+      assert.equal(await binding.get("victim"), "still here");
+
+      // Sandboxed iframes, file: pages and redirects send Origin: null.
+      const sandboxed = await rawRequest(port, {
+        method: "PUT",
+        path: ns("/values/victim"),
+        headers: { origin: "null", "content-type": "text/plain" },
+        body: "overwritten",
+      });
+      assertRefused(sandboxed, /Origin: null/);
+      assert.equal(await binding.get("victim"), "still here");
+
+      // Another local dev server is another origin too.
+      const neighbour = await rawRequest(port, {
+        method: "DELETE",
+        path: ns("/values/victim"),
+        headers: { origin: `http://127.0.0.1:${port === 65535 ? port - 1 : port + 1}` },
+      });
+      assertRefused(neighbour, /Origin: http:\/\/127\.0\.0\.1:/);
+      assert.equal(await binding.get("victim"), "still here");
+
+      // Plain clients send no Origin: served.
+      const plain = await rawRequest(port, { path: ns("/values/victim") });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.text, "still here");
+      // Pages served from the API's own origin (any loopback spelling of it): served.
+      for (const [host, origin] of [
+        [`127.0.0.1:${port}`, `http://127.0.0.1:${port}`],
+        [`localhost:${port}`, `http://localhost:${port}`],
+        [`[::1]:${port}`, `http://[::1]:${port}`],
+      ]) {
+        const same = await rawRequest(port, {
+          method: "PUT",
+          path: ns("/values/same-origin"),
+          headers: { origin, host, "content-type": "text/plain" },
+          body: origin,
+        });
+        assert.equal(same.status, 200, `${origin}: ${same.text}`);
+        assert.equal(await binding.get("same-origin"), origin);
+      }
+    } finally {
+      await api.close();
+      await mf.dispose();
+    }
+  });
+
+  test("a DNS-rebinding Host is refused for reads and writes; loopback names and the address are served", TIMEOUT, async () => {
+    const dir = path.join(tmp("rebinding"), "kv");
+    const seed = new Miniflare({ kvNamespaces: ["NS"], kvPersist: dir });
+    await (await seed.getKVNamespace("NS")).put("secret", "s3cret");
+    await seed.dispose();
+    const api = await startKvApi(dir);
+    const port = api.port;
+    try {
+      const read = await rawRequest(port, { path: ns("/values/secret"), headers: { host: `evil.example:${port}` } });
+      assertRefused(read, /Host header "evil\.example:\d+" is not this server's address \(127\.0\.0\.1\)/);
+      assert.ok(!read.text.includes("s3cret"));
+      const list = await rawRequest(port, { path: `/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, headers: { host: "attacker.test" } });
+      assertRefused(list, /Host header/);
+      const write = await rawRequest(port, {
+        method: "PUT",
+        path: ns("/values/secret"),
+        headers: { host: `evil.example:${port}`, "content-type": "text/plain" },
+        body: "changed",
+      });
+      assertRefused(write, /Host header/);
+      // Even with a "same-origin" Origin: the rebinding page's origin is its own host.
+      const both = await rawRequest(port, {
+        path: ns("/values/secret"),
+        headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}` },
+      });
+      assertRefused(both, /Host header/);
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, "localhost"]) {
+        const ok = await rawRequest(port, { path: ns("/values/secret"), headers: { host } });
+        assert.equal(ok.status, 200, `Host: ${host}: ${ok.text}`);
+        assert.equal(ok.text, "s3cret");
+      }
+    } finally {
+      await api.close();
+    }
+    const after = new Miniflare({ kvNamespaces: ["NS"], kvPersist: dir });
+    try {
+      assert.equal(await (await after.getKVNamespace("NS")).get("secret"), "s3cret");
+    } finally {
+      await after.dispose();
+    }
+  });
+
+  test("bound to 0.0.0.0 a token is generated and required; a given apiToken is required on loopback too", TIMEOUT, async () => {
+    const mf = new Miniflare({ kvNamespaces: ["NS"] });
+    const open = await startKvApi(mf, { host: "0.0.0.0" });
+    try {
+      assert.equal(typeof open.token, "string");
+      assert.ok(open.token.length >= 32, open.token);
+      const missing = await rawRequest(open.port, { path: ns("/values/k"), method: "PUT", body: "v" });
+      assertRefused(missing, /Authentication error.*Authorization: Bearer <token>/);
+      const wrong = await rawRequest(open.port, { path: ns("/values/k"), method: "PUT", body: "v", headers: { authorization: "Bearer local" } });
+      assertRefused(wrong, /Authentication error/);
+      assert.equal(await (await mf.getKVNamespace("NS")).get("k"), null);
+      const right = await rawRequest(open.port, {
+        path: ns("/values/k"),
+        method: "PUT",
+        body: "v",
+        headers: { authorization: `Bearer ${open.token}` },
+      });
+      assert.equal(right.status, 200, right.text);
+      assert.equal(await (await mf.getKVNamespace("NS")).get("k"), "v");
+      // The cloudflare SDK sends its apiToken as that header.
+      if (Cloudflare) {
+        const cf = new Cloudflare({ apiToken: open.token, baseURL: `http://127.0.0.1:${open.port}/client/v4`, maxRetries: 0 });
+        const value = await cf.kv.namespaces.values.get("k", { account_id: ACCOUNT, namespace_id: "NS" });
+        assert.equal(await value.text(), "v");
+      }
+    } finally {
+      await open.close();
+    }
+
+    const chosen = await startKvApi(mf, { host: "0.0.0.0", apiToken: "my-token" });
+    const local = await startKvApi(mf, { apiToken: "loop-token" });
+    try {
+      assert.equal(chosen.token, "my-token");
+      assert.equal((await rawRequest(chosen.port, { path: ns("/values/k"), headers: { authorization: "Bearer my-token" } })).text, "v");
+      assertRefused(await rawRequest(chosen.port, { path: ns("/values/k") }), /Authentication error/);
+      assert.equal(local.token, "loop-token");
+      assertRefused(await rawRequest(local.port, { path: ns("/values/k"), headers: { authorization: "Bearer other" } }), /Authentication error/);
+      assert.equal((await rawRequest(local.port, { path: ns("/values/k"), headers: { authorization: "Bearer loop-token" } })).text, "v");
+    } finally {
+      await chosen.close();
+      await local.close();
+    }
+    // Loopback without a token: no token, any credentials accepted (as before).
+    const plain = await startKvApi(mf);
+    try {
+      assert.equal(plain.token, undefined);
+      assert.equal((await rawRequest(plain.port, { path: ns("/values/k"), headers: { authorization: "Bearer anything" } })).text, "v");
+    } finally {
+      await plain.close();
+      await mf.dispose();
+    }
+    await assert.rejects(startKvApi(false, { apiToken: "" }), { name: "TypeError", message: /apiToken must be a non-empty string/ });
+  });
+
+  test("miniflare --host 0.0.0.0 --api-port prints a generated token once and requires it", TIMEOUT, async () => {
+    const dir = tmp("api-token");
+    writeFileSync(path.join(dir, "worker.mjs"), "export default { fetch: async (req, env) => new Response(await env.NS.get('k') ?? 'none') };\n");
+    const start = (args) => {
+      const child = spawn(process.execPath, [BIN, "worker.mjs", "-k", "NS", "-p", "0", "--api-port", "0", ...args], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, MINIFLARE_KV_API_TOKEN: "" },
+      });
+      const state = { child, stdout: "", stderr: "" };
+      child.stderr.setEncoding("utf8").on("data", (d) => (state.stderr += d));
+      state.exited = new Promise((resolve) => child.on("close", (code) => resolve(code)));
+      state.ready = new Promise((resolve, reject) => {
+        child.stdout.setEncoding("utf8").on("data", (d) => {
+          state.stdout += d;
+          if (/Listening on /.test(state.stdout)) resolve();
+        });
+        child.on("close", () => reject(new Error(`exited early:\n${state.stdout}\n${state.stderr}`)));
+      });
+      return state;
+    };
+    const generated = start(["--host", "0.0.0.0"]);
+    try {
+      await generated.ready;
+      const apiPort = Number(/KV API: http:\/\/0\.0\.0\.0:(\d+)\/client\/v4/.exec(generated.stdout)?.[1]);
+      assert.ok(apiPort, generated.stdout);
+      const tokens = [...generated.stdout.matchAll(/KV API token: (\S+) \(send Authorization: Bearer <token>/g)];
+      assert.equal(tokens.length, 1, generated.stdout);
+      const token = tokens[0][1];
+      assertRefused(await rawRequest(apiPort, { method: "PUT", path: ns("/values/k"), body: "x" }), /Authentication error/);
+      const put = await rawRequest(apiPort, { method: "PUT", path: ns("/values/k"), body: "x", headers: { authorization: `Bearer ${token}` } });
+      assert.equal(put.status, 200, put.text);
+      const worker = Number(/Listening on http:\/\/0\.0\.0\.0:(\d+)/.exec(generated.stdout)[1]);
+      assert.equal(await (await fetch(`http://127.0.0.1:${worker}/`)).text(), "x");
+    } finally {
+      generated.child.kill("SIGINT");
+    }
+    assert.equal(await generated.exited, 0, generated.stderr);
+
+    // A chosen token is required and never echoed.
+    const chosen = start(["--api-token", "chosen-secret-token"]);
+    try {
+      await chosen.ready;
+      assert.ok(!chosen.stdout.includes("chosen-secret-token"), chosen.stdout);
+      const apiPort = Number(/KV API: http:\/\/127\.0\.0\.1:(\d+)\//.exec(chosen.stdout)[1]);
+      assertRefused(await rawRequest(apiPort, { path: ns("/values/k") }), /Authentication error/);
+      const read = await rawRequest(apiPort, { path: ns("/values/k"), headers: { authorization: "Bearer chosen-secret-token" } });
+      assert.equal(read.status, 404, read.text); // authenticated; nothing stored in this instance
+    } finally {
+      chosen.child.kill("SIGINT");
+    }
+    assert.equal(await chosen.exited, 0, chosen.stderr);
+  });
+
+  test("--api-token without --api-port is a one-line error", TIMEOUT, async () => {
+    const dir = tmp("api-token-alone");
+    writeFileSync(path.join(dir, "worker.mjs"), "export default { fetch: () => new Response('x') };\n");
+    const child = spawn(process.execPath, [BIN, "worker.mjs", "--api-token", "t"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    assert.equal(code, 1);
+    assert.equal(stderr, "miniflare: --api-token needs --api-port (the token protects the KV REST API).\n");
   });
 });

@@ -5,12 +5,12 @@ const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
 const { Readable } = require("node:stream");
-const { Command, InvalidArgumentError } = require("commander");
+const { Command, InvalidArgumentError, Option } = require("commander");
 const { Miniflare, resolveNamespaces } = require("./miniflare");
 const { resolvePersist } = require("./persist");
-const { withWranglerConfig } = require("./config");
+const { withWranglerConfig, findWranglerConfig } = require("./config");
 const { WORKER_FILES } = require("./worker");
-const { addKvCommands } = require("./kv-commands");
+const { addKvCommands, defaultPersistDir, showLocation, namespacesWithData } = require("./kv-commands");
 const { startKvApi } = require("./rest-api");
 
 const DEFAULT_PORT = 8787;
@@ -35,7 +35,9 @@ function buildProgram() {
     .description("Serve a Cloudflare Worker locally with Workers KV bindings (in memory, on disk or in Redis).")
     .argument("[script]", "the Worker's script (default: main from the wrangler config)")
     .option("-k, --kv <name>", "bind a KV namespace under this name (repeatable: -k A -k B)", collect)
-    .option("--kv-persist [path]", "persist KV data: to ./.mf/kv without a value, else to a directory or redis:// URL")
+    .option("--kv-persist [path]", "persist KV data: to .mf/kv (next to the wrangler config, else here) without a value, else to a directory, sled:<path> or redis:// URL")
+    .option("--persist-to <location>", "same as --kv-persist <location> (the flag of wrangler and of `miniflare kv`)")
+    .option("--local", "accepted for wrangler compatibility (everything is local)")
     .option("-m, --modules", "the script is an ES module Worker (default: detected from its syntax)")
     .option("-H, --host <host>", "address to listen on", DEFAULT_HOST)
     .option("-p, --port <port>", "port to listen on (0: any free port)", parsePort, DEFAULT_PORT)
@@ -43,6 +45,12 @@ function buildProgram() {
     .option("-e, --env <name>", "use the [env.<name>] section of the wrangler config")
     .option("-w, --watch", "reload the Worker when its files or the wrangler config change (KV data is kept)")
     .option("--api-port <port>", "also serve Cloudflare's KV REST API (/client/v4/accounts/:id/storage/kv/…) on this port", parsePort)
+    .addOption(
+      new Option(
+        "--api-token <token>",
+        "require `Authorization: Bearer <token>` on the KV REST API (default: none on 127.0.0.1; generated and printed on other --host addresses)",
+      ).env("MINIFLARE_KV_API_TOKEN"),
+    )
     .version(version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show this help")
     .addHelpText(
@@ -54,6 +62,7 @@ Examples:
   $ miniflare worker.js -k COUNTER --kv-persist ./data
   $ miniflare worker.js -k COUNTER --kv-persist redis://127.0.0.1:6379
   $ miniflare -e staging --watch                     main and kv_namespaces from wrangler.toml
+  $ miniflare worker.js -k COUNTER --api-port 8788   also Cloudflare's KV REST API on 127.0.0.1:8788
 
 Put the script before --kv-persist when that flag has no value:
 \`miniflare --kv-persist worker.js\` would persist to a directory named worker.js.
@@ -67,12 +76,24 @@ Options given on the command line override the wrangler config.`,
     .exitOverride();
 }
 
+/** The wrangler config file the server reads, or null. */
+function configFileOf(flags) {
+  return flags.wranglerConfig !== undefined ? path.resolve(flags.wranglerConfig) : findWranglerConfig();
+}
+
 /** Command-line flags → Miniflare options (before the wrangler config is applied). */
 function toOptions(script, flags) {
   const options = {};
   if (script !== undefined) options.scriptPath = path.resolve(script);
   if (flags.kv !== undefined) options.kvNamespaces = flags.kv;
-  if (flags.kvPersist !== undefined) options.kvPersist = flags.kvPersist;
+  if (flags.persistTo !== undefined && flags.kvPersist !== undefined) {
+    throw new CliError("Conflicting options: --persist-to and --kv-persist cannot be used together. Please provide only one.");
+  }
+  const kvPersist = flags.persistTo ?? flags.kvPersist;
+  // Without a value: the location `miniflare kv …` uses by default (.mf/kv next to the config).
+  if (kvPersist === true) options.kvPersist = defaultPersistDir(configFileOf(flags));
+  else if (kvPersist !== undefined) options.kvPersist = kvPersist;
+
   if (flags.modules) options.modules = true;
   options.wranglerConfigPath = flags.wranglerConfig === undefined ? true : flags.wranglerConfig;
   if (flags.env !== undefined) options.wranglerConfigEnv = flags.env;
@@ -89,6 +110,33 @@ function describePersistence(kvPersist) {
     return url.href;
   }
   return location;
+}
+
+/**
+ * A server in memory by default (neither --kv-persist nor the config's
+ * kv_persist) while the default location holds data for its bindings — what
+ * `miniflare kv …` wrote — reads none of it: the banner says so, with the flag
+ * that serves it. Returns that line, or null. Opens nothing that is missing.
+ */
+async function unservedDataNote(options, flags) {
+  const resolved = withWranglerConfig(options);
+  if (resolved.kvPersist !== undefined) return null;
+  const bindings = resolveNamespaces(resolved.kvNamespaces);
+  const dir = defaultPersistDir(configFileOf(flags));
+  if (bindings.size === 0 || !fs.existsSync(dir)) return null;
+  const location = `dir:${dir}`;
+  let withData;
+  try {
+    withData = await namespacesWithData(location, bindings);
+  } catch {
+    return null; // unreadable: nothing to point at
+  }
+  if (withData.length === 0) return null;
+  const shown = showLocation(location);
+  return (
+    `Note: ${shown} holds KV data for ${withData.join(", ")} (written by \`miniflare kv\`), which this in-memory server ` +
+    `does not read: restart with --kv-persist ${shown} to serve it.`
+  );
 }
 
 /** What the server prints at startup, and the checks that make the one-line errors. */
@@ -122,14 +170,16 @@ function toRequest(req, origin) {
   });
 }
 
-/** A fetch Response → Node's ServerResponse. */
-async function writeResponse(res, response, method) {
+/** A fetch Response → Node's ServerResponse. `closeAfter`: the server is
+ * shutting down, so the connection is not kept alive for another request. */
+async function writeResponse(res, response, method, closeAfter = false) {
   const headers = {};
   for (const [name, value] of response.headers) {
     if (name !== "set-cookie") headers[name] = value;
   }
   const cookies = response.headers.getSetCookie();
   if (cookies.length) headers["set-cookie"] = cookies;
+  if (closeAfter) headers.connection = "close";
   res.writeHead(response.status, response.statusText || undefined, headers);
   if (response.body === null || method === "HEAD") {
     res.end();
@@ -156,11 +206,18 @@ async function main(argv = process.argv) {
   }
   if (kv.ran) return kv.exitCode;
   const flags = program.opts();
-  const options = toOptions(program.args[0], flags);
 
+  let options;
   let info;
   let mf;
   try {
+    // From the environment (MINIFLARE_KV_API_TOKEN) it is fine without --api-port.
+    if (flags.apiPort === undefined && program.getOptionValueSource("apiToken") === "cli") {
+      throw new CliError("--api-token needs --api-port (the token protects the KV REST API).");
+    }
+    // An empty MINIFLARE_KV_API_TOKEN is no token (an empty --api-token is an error, from startKvApi).
+    if (flags.apiToken === "" && program.getOptionValueSource("apiToken") === "env") delete flags.apiToken;
+    options = toOptions(program.args[0], flags);
     info = inspectOptions(options);
     mf = new Miniflare(options);
   } catch (error) {
@@ -178,18 +235,28 @@ async function main(argv = process.argv) {
   }
 
   const log = (line) => console.log(line);
-  const server = http.createServer(async (req, res) => {
+  // Requests being answered, with their Workers' waitUntil() work: shutdown
+  // waits for them before closing storage.
+  const inFlight = new Set();
+  let stopping = false;
+  const server = http.createServer((req, res) => {
+    const answered = answer(req, res);
+    inFlight.add(answered);
+    answered.finally(() => inFlight.delete(answered));
+  });
+  async function answer(req, res) {
     const started = process.hrtime.bigint();
     let status = 500;
+    let background = null;
     try {
       const response = await mf.dispatchFetch(toRequest(req, `http://${flags.host}:${flags.port}`));
       status = response.status;
-      await writeResponse(res, response, req.method);
-      response.waitUntil().catch((error) => console.error(`waitUntil() rejected:\n${errorText(error)}`));
+      await writeResponse(res, response, req.method, stopping);
+      background = response.waitUntil().catch((error) => console.error(`waitUntil() rejected:\n${errorText(error)}`));
     } catch (error) {
       console.error(errorText(error));
       if (!res.headersSent) {
-        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8", ...(stopping ? { connection: "close" } : {}) });
         res.end(errorText(error));
       } else {
         res.destroy();
@@ -197,7 +264,8 @@ async function main(argv = process.argv) {
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     log(`${req.method} ${req.url} ${status} (${ms.toFixed(1)}ms)`);
-  });
+    await background;
+  }
 
   try {
     await new Promise((resolve, reject) => {
@@ -218,24 +286,29 @@ async function main(argv = process.argv) {
   // address is printed must shut down cleanly, not kill the process.
   let watcher = null;
   let api = null; // the KV REST API (--api-port)
-  let stopping = false;
   let resolveExit;
   const exited = new Promise((resolve) => (resolveExit = resolve));
   const stop = async (signal) => {
     if (stopping) {
-      // A second Ctrl-C: stop waiting for open requests.
-      process.exit(130);
+      // A second Ctrl-C: stop waiting for open requests (exit status 128 + signal number).
+      console.error(`miniflare: ${signal} again: exiting now${inFlight.size ? `, cutting ${plural(inFlight.size, "request")} off` : ""}.`);
+      process.exit(signal === "SIGTERM" ? 143 : 130);
     }
     stopping = true;
-    log(`\n${signal} received: shutting down`);
+    const waiting = inFlight.size ? ` (letting ${plural(inFlight.size, "request")} in progress finish; ${signal === "SIGINT" ? "Ctrl-C" : signal} again to stop now)` : "";
     watcher?.close();
-    api?.close();
-    server.close();
+    // No new connections; idle keep-alive ones close now, busy ones once their
+    // response is written (it says `connection: close`).
+    const closed = new Promise((done) => server.close(done));
     server.closeIdleConnections();
-    // Requests still running get a moment to finish, then their sockets close.
-    const force = setTimeout(() => server.closeAllConnections(), 2000);
-    force.unref();
-    await new Promise((done) => server.once("close", done));
+    // Said once the port is closed: a client that reads it is refused, not reset.
+    log(`\n${signal} received: shutting down${waiting}`);
+    const apiClosed = api?.close();
+    // A request on a kept-alive connection may still arrive while others finish.
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    server.closeAllConnections();
+    await Promise.all([closed, apiClosed]);
+    // Storage closes last, after every request that could use it.
     await mf.dispose();
     resolveExit(0);
   };
@@ -245,7 +318,7 @@ async function main(argv = process.argv) {
   // The KV REST API serves this instance's data (even in memory).
   if (flags.apiPort !== undefined) {
     try {
-      api = await startKvApi(mf, { port: flags.apiPort, host: flags.host });
+      api = await startKvApi(mf, { port: flags.apiPort, host: flags.host, apiToken: flags.apiToken });
     } catch (error) {
       console.error(`miniflare: cannot serve the KV API on ${flags.host}:${flags.apiPort}: ${error.message}`);
       server.close();
@@ -258,13 +331,27 @@ async function main(argv = process.argv) {
   const shownHost = flags.host.includes(":") ? `[${flags.host}]` : flags.host;
   log(`KV Namespaces: ${info.namespaces}`);
   log(`KV Persistence: ${info.persistence}`);
+  const note = await unservedDataNote(options, flags);
+  if (note) log(note);
   if (info.scriptPath) log(`Worker: ${path.relative(process.cwd(), info.scriptPath) || info.scriptPath}`);
   // Watch before announcing the address, so an edit made once it is printed is seen.
   watcher = flags.watch ? await startWatching(mf, options, log) : null;
   if (watcher) log("Watching the Worker's files for changes");
-  if (api) log(`KV API: ${api.url}/accounts/<any id>/storage/kv/namespaces`);
+  if (api) {
+    log(`KV API: ${api.url}/accounts/<any id>/storage/kv/namespaces`);
+    // Printed once, as Jupyter does; a token the user chose is not echoed.
+    if (api.token !== undefined && flags.apiToken === undefined) {
+      log(`KV API token: ${api.token} (send Authorization: Bearer <token>; --host ${flags.host} is reachable from other machines)`);
+    } else if (api.token !== undefined) {
+      log("KV API token: the one given (--api-token or MINIFLARE_KV_API_TOKEN), as Authorization: Bearer <token>");
+    }
+  }
   log(`Listening on http://${shownHost}:${port}`);
   return exited;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /** Watches the Worker's files and the wrangler config; reloads on change. */
@@ -282,7 +369,6 @@ async function startWatching(mf, options, log) {
       const entry = withWranglerConfig(options).scriptPath;
       if (entry) files.add(entry);
     }
-    const { findWranglerConfig } = require("./config");
     const config =
       typeof options.wranglerConfigPath === "string" ? path.resolve(options.wranglerConfigPath) : findWranglerConfig();
     if (config) files.add(config);

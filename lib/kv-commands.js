@@ -69,8 +69,49 @@ function loadConfig(flags) {
   return { file, raw, options, env, where: env ? `${relative(file)} [env.${env}]` : relative(file) };
 }
 
+/** Where KV data lives when nothing says otherwise: `.mf/kv` next to the
+ * wrangler config (as wrangler keeps its state next to the config, and as
+ * `kv_persist = true` resolves), or in the current directory without one.
+ * Also what the server's `--kv-persist` without a value means. */
+function defaultPersistDir(configFile) {
+  return path.join(configFile ? path.dirname(configFile) : process.cwd(), ".mf", "kv");
+}
+
+/** A normalised location (lib/persist.js) as a `--kv-persist` value to show
+ * and paste: paths relative to the current directory when inside it, Redis
+ * passwords hidden, shell-quoted when needed. */
+function showLocation(location) {
+  const shownPath = (file) => {
+    const rel = path.relative(process.cwd(), file);
+    return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? file : `.${path.sep}${rel}`;
+  };
+  let text;
+  if (location.startsWith("dir:")) text = shownPath(location.slice(4));
+  else if (location.startsWith("sled:")) text = `sled:${shownPath(location.slice(5))}`;
+  else if (/^rediss?:/i.test(location)) {
+    const url = new URL(location);
+    if (url.password) url.password = "***";
+    text = url.href;
+  } else text = location;
+  return /^[\w@%+=:,./\\-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/** The file or directory a local location is stored in; null for Redis. */
+function localPath(location) {
+  if (location.startsWith("dir:")) return location.slice(4);
+  if (location.startsWith("sled:")) return location.slice(5);
+  return null;
+}
+
+/** After a write: where it went, and the server flag that serves it (on
+ * stderr, so stdout stays the command's own output). */
+function printWhere(location) {
+  const shown = showLocation(location);
+  console.error(`KV data: ${shown} (serve it with: miniflare --kv-persist ${shown})`);
+}
+
 /** The storage location: --persist-to / --kv-persist, else the config's
- * `[miniflare] kv_persist`, else ./.mf/kv (what `miniflare --kv-persist` uses). */
+ * `[miniflare] kv_persist`, else `.mf/kv` (defaultPersistDir). */
 function persistLocation(flags, config) {
   if (flags.persistTo !== undefined && flags.kvPersist !== undefined) {
     throw new KvCommandError("Conflicting options: --persist-to and --kv-persist cannot be used together. Please provide only one.");
@@ -82,7 +123,7 @@ function persistLocation(flags, config) {
     throw new KvCommandError(
       `${config.where} keeps KV in memory (miniflare.kv_persist = false), which no other process can see: pass --persist-to <dir | redis:// URL | sled:path>.`,
     );
-  } else location = resolvePersist(config.options.kvPersist ?? true);
+  } else location = resolvePersist(config.options.kvPersist ?? defaultPersistDir(config.file));
   if (location === "memory:") {
     throw new KvCommandError(
       "in-memory KV lives only as long as one process: pass --persist-to <dir | redis:// URL | sled:path> (the server's --kv-persist).",
@@ -161,23 +202,55 @@ async function resolveNamespace(flags, config, store) {
   return config.options.kvNamespaces[binding];
 }
 
-/** Runs a command body with the config and an open store; closes the store. */
-async function withStore(flags, body) {
+/**
+ * Runs a command body with the config and an open store; closes the store.
+ * `readOnly` commands never create anything: where a directory or sled
+ * database does not exist yet, they read an empty in-memory store instead
+ * (`where.missing` is then the location, for messages).
+ */
+async function withStore(flags, body, { readOnly = false } = {}) {
   const config = loadConfig(flags);
-  const store = await openStore(persistLocation(flags, config));
+  const location = persistLocation(flags, config);
+  const file = localPath(location);
+  const missing = readOnly && file !== null && !fs.existsSync(file) ? location : null;
+  const store = missing ? new NativeStore("memory:") : await openStore(location);
   try {
-    return await body(store, config);
+    return await body(store, config, { location, missing });
   } finally {
     store.dispose();
   }
 }
 
-async function withNamespace(flags, body) {
-  return withStore(flags, async (store, config) => {
-    const id = await resolveNamespace(flags, config, store);
-    const ns = new KVNamespace(CONSTRUCT, store.namespace(id));
-    return body({ store, config, id, ns });
-  });
+async function withNamespace(flags, body, options) {
+  return withStore(
+    flags,
+    async (store, config, where) => {
+      const id = await resolveNamespace(flags, config, store);
+      const ns = new KVNamespace(CONSTRUCT, store.namespace(id));
+      return body({ store, config, id, ns, ...where });
+    },
+    options,
+  );
+}
+
+/** The bindings (Map<binding, namespace id>) whose namespace holds data at
+ * `location`, an existing local store (for the server's banner). */
+async function namespacesWithData(location, bindings) {
+  const store = await openStore(location);
+  try {
+    const found = [];
+    for (const [binding, id] of bindings) {
+      if (await store.namespaceExists(id, Date.now())) found.push(binding);
+    }
+    return found;
+  } finally {
+    store.dispose();
+  }
+}
+
+/** For reads of a location that does not exist yet: say so (stderr). */
+function noteMissing(missing) {
+  if (missing) console.error(`miniflare: no KV data at ${showLocation(missing)} yet (nothing was created).`);
 }
 
 function readFileOrFail(file, encoding) {
@@ -240,7 +313,7 @@ async function namespaceCreate(name, flags) {
       `The namespace binding name "${binding}" is invalid. It can only have alphanumeric and _ characters, and cannot begin with a number.`,
     );
   }
-  await withStore(flags, async (store, config) => {
+  await withStore(flags, async (store, config, { location }) => {
     const worker = typeof config.raw?.name === "string" && config.raw.name !== "" ? config.raw.name : "worker";
     const title = `${worker}${config.env ? `-${config.env}` : ""}-${name}${flags.preview ? "_preview" : ""}`;
     console.log(`🌀 Creating namespace with title "${title}"`);
@@ -252,16 +325,22 @@ async function namespaceCreate(name, flags) {
       `Add the following to your configuration file in your kv_namespaces array${config.env ? ` under [env.${config.env}]` : ""}:`,
     );
     console.log(json ? `{ "binding": "${binding}", "${idField}": "${id}" }` : `{ binding = "${binding}", ${idField} = "${id}" }`);
+    printWhere(location);
   });
 }
 
 async function namespaceList(flags) {
-  await withStore(flags, async (store) => {
-    const namespaces = await store.namespaces();
-    namespaces.sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : 0));
-    const shown = namespaces.map(({ id, title }) => ({ id, title, supports_url_encoding: true }));
-    console.log(JSON.stringify(shown, null, 2));
-  });
+  await withStore(
+    flags,
+    async (store, config, { missing }) => {
+      const namespaces = await store.namespaces();
+      namespaces.sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : 0));
+      const shown = namespaces.map(({ id, title }) => ({ id, title, supports_url_encoding: true }));
+      console.log(JSON.stringify(shown, null, 2));
+      noteMissing(missing);
+    },
+    { readOnly: true },
+  );
 }
 
 /** `[name]` (a title), --binding or --namespace-id → id. */
@@ -281,7 +360,7 @@ async function namespaceBySelector(name, flags, store, config) {
 }
 
 async function namespaceDelete(name, flags) {
-  await withStore(flags, async (store, config) => {
+  await withStore(flags, async (store, config, { location }) => {
     const id = await namespaceBySelector(name, flags, store, config);
     if (!flags.skipConfirmation && !(await confirm(`Are you sure you want to delete the KV namespace ${id} and all of its data?`))) {
       console.log("Not deleting.");
@@ -290,11 +369,12 @@ async function namespaceDelete(name, flags) {
     console.log(`Deleting KV namespace ${id}.`);
     await store.deleteNamespace(id, Date.now());
     console.log(`Deleted KV namespace ${id}.`);
+    printWhere(location);
   });
 }
 
 async function namespaceRename(oldName, flags) {
-  await withStore(flags, async (store, config) => {
+  await withStore(flags, async (store, config, { location }) => {
     if (oldName !== undefined && flags.namespaceId !== undefined) {
       throw new KvCommandError("Conflicting options: a namespace name and --namespace-id cannot be used together. Please provide only one.");
     }
@@ -308,6 +388,7 @@ async function namespaceRename(oldName, flags) {
     console.log(`Renaming KV namespace ${id} to "${flags.newName}".`);
     const info = await store.renameNamespace(id, flags.newName);
     console.log(`✨ Successfully renamed namespace to "${info.title}"`);
+    printWhere(location);
   });
 }
 
@@ -321,34 +402,48 @@ async function keyPut(key, value, flags) {
   }
   const metadata = flags.metadata === undefined ? undefined : parseMetadataFlag(flags.metadata);
   const bytes = flags.path === undefined ? value : readFileOrFail(flags.path);
-  await withNamespace(flags, async ({ id, ns }) => {
+  await withNamespace(flags, async ({ id, ns, location }) => {
     await ns.put(key, bytes, { expiration: flags.expiration, expirationTtl: flags.ttl, metadata });
     const what = flags.path === undefined ? `the value "${value}" to key` : `the contents of ${flags.path} to the key`;
     const withMetadata = metadata === undefined ? "" : ` with metadata "${JSON.stringify(metadata)}"`;
     console.log(`Writing ${what} "${key}" on namespace ${id}${withMetadata}.`);
+    printWhere(location);
   });
 }
 
 async function keyGet(key, flags) {
-  await withNamespace(flags, async ({ id, ns }) => {
-    const value = await ns.get(key, "arrayBuffer");
-    if (value === null) throw new KvCommandError(`Value not found: no key "${key}" in namespace ${id}.`);
-    if (flags.text) console.log(new TextDecoder().decode(value));
-    else await new Promise((resolve, reject) => process.stdout.write(Buffer.from(value), (e) => (e ? reject(e) : resolve())));
-  });
+  await withNamespace(
+    flags,
+    async ({ id, ns, location, missing }) => {
+      const value = await ns.get(key, "arrayBuffer");
+      if (value === null) {
+        const where = missing ? `There is no KV data at ${showLocation(missing)} yet.` : `(KV data: ${showLocation(location)})`;
+        throw new KvCommandError(`Value not found: no key "${key}" in namespace ${id}. ${where}`);
+      }
+      if (flags.text) console.log(new TextDecoder().decode(value));
+      else await new Promise((resolve, reject) => process.stdout.write(Buffer.from(value), (e) => (e ? reject(e) : resolve())));
+    },
+    { readOnly: true },
+  );
 }
 
 async function keyDelete(key, flags) {
-  await withNamespace(flags, async ({ id, ns }) => {
+  await withNamespace(flags, async ({ id, ns, location }) => {
     await ns.delete(key);
     console.log(`Deleting the key "${key}" on namespace ${id}.`);
+    printWhere(location);
   });
 }
 
 async function keyList(flags) {
-  await withNamespace(flags, async ({ ns }) => {
-    console.log(JSON.stringify(await listAll(ns, flags.prefix), null, 2));
-  });
+  await withNamespace(
+    flags,
+    async ({ ns, missing }) => {
+      console.log(JSON.stringify(await listAll(ns, flags.prefix), null, 2));
+      noteMissing(missing);
+    },
+    { readOnly: true },
+  );
 }
 
 /** A bulk file split into requests; syntax errors name the file. */
@@ -405,16 +500,17 @@ async function runBulk(file, batches, { verb, done: doneWord }, apply) {
 
 async function bulkPut(file, flags) {
   const batches = readBulkFile(file);
-  await withNamespace(flags, async ({ store, id }) => {
+  await withNamespace(flags, async ({ store, id, location }) => {
     // One clock for checking and writing: an expiration valid when checked stays valid.
     const now = Date.now();
     await runBulk(file, batches, { verb: "Uploaded", done: "written" }, (batch, checkOnly) => store.putBulk(id, batch.json, batch.first, now, checkOnly));
+    printWhere(location);
   });
 }
 
 async function bulkDelete(file, flags) {
   const batches = readBulkFile(file);
-  await withNamespace(flags, async ({ store, id }) => {
+  await withNamespace(flags, async ({ store, id, location }) => {
     for (const batch of batches) {
       try {
         await store.deleteBulk(id, batch.json, batch.first, true);
@@ -427,27 +523,33 @@ async function bulkDelete(file, flags) {
       return;
     }
     await runBulk(file, batches, { verb: "Deleted", done: "deleted" }, (batch, checkOnly) => store.deleteBulk(id, batch.json, batch.first, checkOnly));
+    printWhere(location);
   });
 }
 
 async function bulkGet(file, flags) {
   const batches = readBulkFile(file);
-  await withNamespace(flags, async ({ store, id, ns }) => {
-    const result = {};
-    for (const batch of batches) {
-      try {
-        // The delete format is the key-list format: this validates every key.
-        await store.deleteBulk(id, batch.json, batch.first, true);
-      } catch (error) {
-        throw new KvCommandError(`${file}: ${messageOf(error)}`);
+  await withNamespace(
+    flags,
+    async ({ store, id, ns, missing }) => {
+      const result = {};
+      for (const batch of batches) {
+        try {
+          // The delete format is the key-list format: this validates every key.
+          await store.deleteBulk(id, batch.json, batch.first, true);
+        } catch (error) {
+          throw new KvCommandError(`${file}: ${messageOf(error)}`);
+        }
+        for (const item of JSON.parse(batch.json)) {
+          const key = typeof item === "string" ? item : item.name;
+          result[key] = { value: await ns.get(key) };
+        }
       }
-      for (const item of JSON.parse(batch.json)) {
-        const key = typeof item === "string" ? item : item.name;
-        result[key] = { value: await ns.get(key) };
-      }
-    }
-    console.log(JSON.stringify(result, null, 2));
-  });
+      console.log(JSON.stringify(result, null, 2));
+      noteMissing(missing);
+    },
+    { readOnly: true },
+  );
 }
 
 // ------------------------------------------------------------- registration
@@ -604,4 +706,4 @@ function addKvCommands(program) {
   return state;
 }
 
-module.exports = { addKvCommands, KvCommandError };
+module.exports = { addKvCommands, KvCommandError, defaultPersistDir, showLocation, namespacesWithData };

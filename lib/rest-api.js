@@ -18,11 +18,23 @@
 //   POST   …/namespaces/:ns/bulk/get             {keys, type, withMetadata} bulk read
 //
 // JSON answers use Cloudflare's envelope {success, errors, messages, result,
-// result_info}. Any account id and any credentials are accepted. A namespace
-// exists when it is registered (created here or by `miniflare kv namespace
-// create`), bound by the Miniflare instance served, or holds data.
+// result_info}. Any account id is accepted. A namespace exists when it is
+// registered (created here or by `miniflare kv namespace create`), bound by the
+// Miniflare instance served, or holds data.
+//
+// Who may call (see `guardFor`): web pages may not. A request carrying an
+// `Origin` other than this server's own is refused, and so is one whose `Host`
+// is neither the address listened on nor a loopback name (DNS rebinding), each
+// with a 403 before anything is read or changed. Clients that send no Origin
+// (curl, wrangler, the `cloudflare` SDK) are unaffected. On a loopback address
+// any credentials are accepted unless a token is given; on any other address a
+// token is always required (`Authorization: Bearer <token>`): the caller's, or
+// one generated here and returned as `token`.
 
+const crypto = require("node:crypto");
 const http = require("node:http");
+const net = require("node:net");
+const os = require("node:os");
 const { NativeStore } = require("../binding");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
 const { KV_STORE } = require("./miniflare");
@@ -320,7 +332,94 @@ async function handleNamespace(req, res, url, store, bindings, id, rest) {
   throw new ApiError(404, ERROR_CODES.GENERIC, `No route for ${method} ${url.pathname}`);
 }
 
-async function handle(req, res, source) {
+// ------------------------------------------------------------- who may call
+
+const forbidden = (message) => new ApiError(403, ERROR_CODES.GENERIC, message);
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses. */
+function isLoopbackAddress(address) {
+  const plain = address.replace(/^\[|\]$/g, "").toLowerCase();
+  if (plain === "::1") return true;
+  const v4 = plain.startsWith("::ffff:") ? plain.slice(7) : plain;
+  return net.isIPv4(v4) && v4.startsWith("127.");
+}
+
+/** A hostname as a browser puts it in Host/Origin: lower case, IPv6 without brackets. */
+const normalHost = (hostname) => hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+
+/** Host names a request to this server may carry: loopback names, the address
+ * listened on (every local interface's when that is 0.0.0.0 or ::), and the
+ * host the caller asked to listen on as written (e.g. a machine name). */
+function allowedHostnames(listenedOn, requestedHost) {
+  const names = new Set(["localhost", normalHost(listenedOn), normalHost(requestedHost)]);
+  if (listenedOn === "0.0.0.0" || listenedOn === "::") {
+    for (const addresses of Object.values(os.networkInterfaces())) {
+      for (const { address } of addresses ?? []) names.add(normalHost(address.replace(/%.*$/, "")));
+    }
+  }
+  return names;
+}
+
+/**
+ * The checks run on every request before it is routed, so a refused request
+ * reads and changes nothing. Throws the ApiError to answer with.
+ */
+function guardFor({ port, listenedOn, requestedHost, token }) {
+  const hostnames = allowedHostnames(listenedOn, requestedHost);
+  const allowed = (hostname) => hostnames.has(hostname) || isLoopbackAddress(hostname);
+  const shown = listenedOn.includes(":") ? `[${listenedOn}]` : listenedOn;
+  const ownOrigin = `http://${isLoopbackAddress(listenedOn) || listenedOn === "0.0.0.0" || listenedOn === "::" ? "127.0.0.1" : shown}:${port}`;
+  const expected = token === undefined ? null : crypto.createHash("sha256").update(`Bearer ${token}`).digest();
+  return (req) => {
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example.
+    const host = req.headers.host;
+    if (host !== undefined) {
+      let hostname = null;
+      try {
+        hostname = normalHost(new URL(`http://${host}`).hostname);
+      } catch {
+        // not a host[:port]: refused below
+      }
+      if (hostname === null || !allowed(hostname)) {
+        throw forbidden(
+          `Refused: the Host header ${JSON.stringify(host)} is not this server's address (${shown}) or a loopback name ` +
+            "(localhost, 127.x.x.x, [::1]). The local KV API answers only requests addressed to it, so that a web page cannot reach it by DNS rebinding.",
+        );
+      }
+    }
+    // A cross-site form or fetch (even a "simple" text/plain POST that needs no
+    // preflight) carries its page's Origin; sandboxed pages and files send "null".
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let same = false;
+      try {
+        const parsed = new URL(origin);
+        same = parsed.protocol === "http:" && allowed(normalHost(parsed.hostname)) && Number(parsed.port || 80) === port;
+      } catch {
+        // "null" and anything else that is not a URL
+      }
+      if (!same) {
+        throw forbidden(
+          `Refused: the request comes from a web page (Origin: ${origin}). The local KV API answers clients that send no Origin ` +
+            `(curl, wrangler, the cloudflare SDK) and pages of its own origin (${ownOrigin}), so that other sites cannot read or change your KV data.`,
+        );
+      }
+    }
+    if (expected !== null) {
+      const given = crypto.createHash("sha256").update(req.headers.authorization ?? "").digest();
+      // Hashes of equal length: a constant-time comparison of any two headers.
+      if (!crypto.timingSafeEqual(given, expected)) {
+        throw forbidden(
+          "Authentication error: this local KV API needs the header `Authorization: Bearer <token>` with the token it was started with " +
+            "(printed by `miniflare --api-port` at startup, --api-token, or startKvApi's apiToken / returned token).",
+        );
+      }
+    }
+  };
+}
+
+async function handle(req, res, source, guard) {
+  guard(req);
   const url = new URL(req.url, "http://localhost");
   const match = ROUTE.exec(url.pathname);
   if (!match) throw new ApiError(404, ERROR_CODES.GENERIC, `No route for ${req.method} ${url.pathname}`);
@@ -339,40 +438,70 @@ async function handle(req, res, source) {
   return handleNamespace(req, res, url, store, bindings, decodeKey(rawId), rest);
 }
 
+/** A token for a server that must have one: 32 random bytes, URL-safe. */
+const generateToken = () => crypto.randomBytes(32).toString("base64url");
+
 /**
  * Serves the KV REST API over `target`: a Miniflare instance (same data as
  * its bindings, including in memory) or a `kvPersist` value (a directory,
- * `sled:<path>`, a redis:// URL). Resolves `{ url, port, close() }`; `url` is
- * the base URL for clients (`…/client/v4`).
+ * `sled:<path>`, a redis:// URL). Resolves `{ url, port, token, close() }`;
+ * `url` is the base URL for clients (`…/client/v4`). With `apiToken`, or on
+ * an address that is not loopback (where one is generated when not given),
+ * requests need `Authorization: Bearer <token>`; `token` is that token
+ * (undefined when none is required).
  */
-async function startKvApi(target, { port = 0, host = "127.0.0.1" } = {}) {
+async function startKvApi(target, { port = 0, host = "127.0.0.1", apiToken } = {}) {
+  if (apiToken !== undefined && (typeof apiToken !== "string" || apiToken === "" || /[\s]/.test(apiToken))) {
+    throw new TypeError("apiToken must be a non-empty string without spaces (sent as `Authorization: Bearer <token>`).");
+  }
   const source = sourceFor(target);
+  let guard = null; // set once the address is known, before any request is read
+  let token;
+  const inFlight = new Set(); // requests being answered, for a graceful close()
+  let drained = null;
   const server = http.createServer((req, res) => {
-    handle(req, res, source).catch((error) => {
+    const done = handle(req, res, source, guard).catch((error) => {
       if (res.headersSent) res.destroy();
       else sendError(res, toApiError(error));
       // Unread request bodies are drained so the connection stays usable.
       req.resume();
+    });
+    inFlight.add(done);
+    done.finally(() => {
+      inFlight.delete(done);
+      if (inFlight.size === 0) drained?.();
     });
   });
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
       server.off("error", reject);
+      const { address, port: bound } = server.address();
+      // Anything but loopback is reachable from other machines: never without a token.
+      token = apiToken ?? (isLoopbackAddress(address) ? undefined : generateToken());
+      guard = guardFor({ port: bound, listenedOn: address, requestedHost: host, token });
       resolve();
     });
   });
   const address = server.address();
   const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
+  let closing = null;
   return {
     url: `http://${shownHost}:${address.port}/client/v4`,
     port: address.port,
-    async close() {
-      await new Promise((resolve) => {
-        server.close(() => resolve());
+    token,
+    /** Stops accepting connections, lets requests being answered finish, then
+     * closes every connection and the storage opened here. */
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (inFlight.size > 0) await new Promise((resolve) => (drained = resolve));
         server.closeAllConnections();
-      });
-      source.close();
+        await closed;
+        source.close();
+      })();
+      return closing;
     },
   };
 }
