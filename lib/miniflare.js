@@ -3,7 +3,7 @@
 // and one KVNamespace per binding. Storage is keyed by namespace id, so two
 // bindings with the same id share data.
 
-const { NativeStore } = require("../binding");
+const { NativeStore } = require("./native");
 const { KVNamespace, CONSTRUCT, rebindNamespace } = require("./namespace");
 const { resolvePersist } = require("./persist");
 const { scopeNamespaces } = require("./scope");
