@@ -115,10 +115,11 @@ for (const backend of backends) {
       assert.deepEqual([...(await ns.getWithMetadata(new Array(2)))], [["undefined", { value: "u", metadata: null }]]);
     });
 
-    kvTest("text decoding matches single get: U+FFFD for bad bytes, BOM kept", async (ns) => {
+    // Issue 11: production's bulk text drops a leading BOM (single get keeps it).
+    kvTest("text decoding: U+FFFD for bad bytes as in single get; a leading BOM dropped", async (ns) => {
       await ns.put("bad", new Uint8Array([0x61, 0xff]));
       await ns.put("bom", new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]));
-      assert.deepEqual([...(await ns.get(["bad", "bom"]))], [["bad", "a\ufffd"], ["bom", "\ufeff{}"]]);
+      assert.deepEqual([...(await ns.get(["bad", "bom"]))], [["bad", "a\ufffd"], ["bom", "{}"]]);
     });
 
     kvTest("duplicate keys collapse into one Map entry", async (ns) => {

@@ -4,6 +4,8 @@
 // synchronously (in memory, that is far cheaper than any thread hop) and
 // shapes the result. Methods are `async`, so every failure is a rejection.
 
+const { Buffer } = require("node:buffer");
+const { types } = require("node:util");
 const { nsGetText, nsGetWithMetadata, nsPut, nsDelete, nsList } = require("../binding");
 const { toDOMString, toInt32, optionalInt32, isDictionary, missingArgument } = require("./webidl");
 const { toStorable, toStream, unknownType } = require("./values");
@@ -53,15 +55,45 @@ function rethrow(error) {
   throw error;
 }
 
-/** Keys must be well-formed UTF-16: a lone surrogate has no UTF-8 form. This
- * is the one key rule checked here, because a Rust string cannot hold one. */
-function checkWellFormed(key, op) {
-  if (!key.isWellFormed()) throw new Error(`KV ${op} failed: 400 Could not URL-decode key name`);
+const MAX_KEY_BYTES = 512;
+
+function notUrlDecodable(op) {
+  return new Error(`KV ${op} failed: 400 Could not URL-decode key name`);
+}
+
+/** The rules for one key, in production's order: empty, "."/"..", the 414
+ * length (a lone surrogate counts as U+FFFD, 3 bytes), and only then the 400
+ * for a lone surrogate (the service's URL decoding fails after workerd's own
+ * checks passed). The native core checks the first three again (the REST API
+ * and CLI rely on that); they are repeated here because `put` must reject a
+ * bad key before it converts or drains the value, and because a Rust string
+ * cannot hold a lone surrogate. Messages match kv-core's error.rs. */
+function checkKey(key, op) {
+  if (key === "") throw new TypeError("Key name cannot be empty.");
+  if (key === "." || key === "..") throw new TypeError(`"${key}" is not allowed as a key name.`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so shorter keys need no count.
+  if (key.length > MAX_KEY_BYTES / 3) {
+    const bytes = Buffer.byteLength(key, "utf8");
+    if (bytes > MAX_KEY_BYTES) {
+      throw new Error(`KV ${op} failed: 414 UTF-8 encoded length of ${bytes} exceeds key length limit of 512.`);
+    }
+  }
+  if (!key.isWellFormed()) throw notUrlDecodable(op);
   return key;
 }
 
-function toKey(value, op) {
-  return checkWellFormed(toDOMString(value), op);
+/** `get`'s key is an array only if V8's IsArray says so, which a Proxy of an
+ * array is not to workerd (Array.isArray would see through it): such a Proxy
+ * is converted to a string and read as one key. isProxy comes first because
+ * Array.isArray throws on a revoked Proxy. */
+function isKeyArray(key) {
+  return !types.isProxy(key) && Array.isArray(key);
+}
+
+/** WebIDL conversion of `get`'s first argument: a string, or the array's
+ * elements as strings (Array.from, not map: holes convert like `undefined`). */
+function toKeyArgument(key) {
+  return isKeyArray(key) ? { names: Array.from(key, (k) => toDOMString(k)) } : { key: toDOMString(key) };
 }
 
 /** `get`'s second argument: a type string or `{ type, cacheTtl }`. */
@@ -107,11 +139,14 @@ class KVNamespace {
     };
   }
 
+  // Only an absent argument is missing (arguments.length): `undefined` is a
+  // value, converted to the key "undefined", as workerd does.
   async get(key, typeOrOptions) {
-    if (key === undefined) throw missingArgument("get", 1, "string or Array");
+    if (arguments.length < 1) throw missingArgument("get", 1, "string or Array");
+    const converted = toKeyArgument(key);
     const { type, cacheTtl } = readGetOptions(typeOrOptions);
-    if (Array.isArray(key)) return this.#getBulk(key, type, cacheTtl, false);
-    const k = toKey(key, "GET");
+    if (converted.names) return this.#getBulk(converted.names, type, cacheTtl, false);
+    const k = checkKey(converted.key, "GET");
     const native = this.#native;
     try {
       switch (type) {
@@ -139,10 +174,11 @@ class KVNamespace {
   }
 
   async getWithMetadata(key, typeOrOptions) {
-    if (key === undefined) throw missingArgument("getWithMetadata", 1, "Array or string");
+    if (arguments.length < 1) throw missingArgument("getWithMetadata", 1, "Array or string");
+    const converted = toKeyArgument(key);
     const { type, cacheTtl } = readGetOptions(typeOrOptions);
-    if (Array.isArray(key)) return this.#getBulk(key, type, cacheTtl, true);
-    const k = toKey(key, "GET");
+    if (converted.names) return this.#getBulk(converted.names, type, cacheTtl, true);
+    const k = checkKey(converted.key, "GET");
     let entry;
     try {
       entry = this.#native.getWithMetadata(k, type === "text" || type === "json", cacheTtl, Date.now());
@@ -171,11 +207,12 @@ class KVNamespace {
     return { value, metadata: parseJsonOrNull(entry.metadata), cacheStatus: null };
   }
 
-  async #getBulk(keys, type, cacheTtl, withMetadata) {
-    // Array.from, not map: holes convert like `undefined`, as WebIDL does.
-    const names = Array.from(keys, (k) => toKey(k, "GET_BULK"));
+  async #getBulk(names, type, cacheTtl, withMetadata) {
     let result;
     try {
+      // Unchanged by issue 11 (which is about single keys): in an array, a
+      // lone surrogate is rejected before the core checks the request.
+      for (const name of names) if (!name.isWellFormed()) throw notUrlDecodable("GET_BULK");
       result = await this.#native.getBulk(names, type, withMetadata, cacheTtl, Date.now());
     } catch (error) {
       rethrow(error);
@@ -183,11 +220,15 @@ class KVNamespace {
     const json = type === "json";
     const map = new Map();
     for (let i = 0; i < names.length; i++) {
-      const text = result.values[i];
+      let text = result.values[i];
       if (text === null || text === undefined) {
         map.set(names[i], null);
         continue;
       }
+      // Bulk values are decoded by the service, which drops a leading UTF-8
+      // BOM (a single get keeps it). U+FEFF can only open the decoded text
+      // if the bytes began with EF BB BF.
+      if (!json && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       const value = json ? JSON.parse(text) : text;
       map.set(names[i], withMetadata ? { value, metadata: parseJsonOrNull(result.metadata[i]) } : value);
     }
@@ -195,18 +236,22 @@ class KVNamespace {
   }
 
   async put(key, value, options) {
-    if (key === undefined) throw missingArgument("put", 1, "string");
-    if (value === undefined) throw missingArgument("put", 2, "string or JsObject");
-    const k = toKey(key, "PUT");
+    if (arguments.length < 1) throw missingArgument("put", 1, "string");
+    if (arguments.length < 2) throw missingArgument("put", 2, "string or JsObject");
+    // WebIDL conversions first (key, value, options), then the method's own
+    // checks: key rules before the value's type, so `put("", {})` is the
+    // empty-key error and a stream under a bad key is never read.
+    const k = toDOMString(key);
     const v = typeof value === "string" || typeof value === "object" || typeof value === "function"
       ? value
-      : toDOMString(value);
+      : toDOMString(value); // `undefined` included: it stores "undefined"
     let expiration, expirationTtl, metadata;
     if (isDictionary(options, "put", 3, "PutOptions")) {
       expiration = optionalInt32(options.expiration);
       expirationTtl = optionalInt32(options.expirationTtl);
       metadata = options.metadata;
     }
+    checkKey(k, "PUT");
     // Strings and buffers are copied into the store synchronously, at call
     // time, as in a Worker; only a stream has to be drained first.
     let bytes = toStorable(v);
@@ -215,11 +260,11 @@ class KVNamespace {
     let unserialisable = false;
     if (metadata !== undefined && metadata !== null) {
       metadataJson = JSON.stringify(metadata);
+      // NaN, Infinity or a toJSON() yielding null serialise to "null", which
+      // is stored: getWithMetadata reads null and list shows `metadata: null`.
       if (metadataJson === undefined) {
         metadataJson = null;
         unserialisable = true;
-      } else if (metadataJson === "null") {
-        metadataJson = null; // a toJSON() that yields null means "no metadata"
       }
     }
     try {
@@ -231,8 +276,8 @@ class KVNamespace {
   }
 
   async delete(key) {
-    if (key === undefined) throw missingArgument("delete", 1, "string");
-    const k = toKey(key, "DELETE");
+    if (arguments.length < 1) throw missingArgument("delete", 1, "string");
+    const k = checkKey(toDOMString(key), "DELETE");
     try {
       const done = this.#native.delete(k);
       if (isPromise(done)) await done;
@@ -249,15 +294,20 @@ class KVNamespace {
       const l = options.limit;
       if (l !== undefined) limit = toInt32(l);
       const p = options.prefix;
-      if (p !== undefined && p !== null) prefix = checkWellFormed(toDOMString(p), "GET");
+      if (p !== undefined && p !== null) prefix = toDOMString(p);
     }
+    // A prefix that is not well-formed UTF-16 is no key's prefix: production
+    // accepts it and lists nothing. The core still checks the request (limit,
+    // then the prefix's 414 with U+FFFD for each lone surrogate) first.
+    const matchesNothing = prefix !== undefined && !prefix.isWellFormed();
     let page;
     try {
-      page = this.#native.list(prefix, limit, cursor, Date.now());
+      page = this.#native.list(matchesNothing ? prefix.toWellFormed() : prefix, limit, cursor, Date.now());
       if (isPromise(page)) page = await page;
     } catch (error) {
       rethrow(error);
     }
+    if (matchesNothing) return { keys: [], list_complete: true, cacheStatus: null };
     return toListResult(page);
   }
 }

@@ -13,6 +13,32 @@ function isArrayBuffer(v) {
   return types.isArrayBuffer(v);
 }
 
+// A view's bytes are read through its internal slots, as workerd does, never
+// through properties a caller can redefine (an own `byteLength` getter that
+// throws or lies). The intrinsic getters are taken now, at module load; they
+// work on views from any realm.
+const { apply } = Reflect;
+const getterOf = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
+const typedArraySlots = [
+  getterOf(TypedArrayPrototype, "buffer"),
+  getterOf(TypedArrayPrototype, "byteOffset"),
+  getterOf(TypedArrayPrototype, "byteLength"),
+];
+const dataViewSlots = [
+  getterOf(DataView.prototype, "buffer"),
+  getterOf(DataView.prototype, "byteOffset"),
+  getterOf(DataView.prototype, "byteLength"),
+];
+const isTypedArray = types.isTypedArray;
+const encoder = new TextEncoder();
+
+/** The byte window of an ArrayBufferView (a typed array or a DataView). */
+function viewBytes(view) {
+  const [buffer, byteOffset, byteLength] = isTypedArray(view) ? typedArraySlots : dataViewSlots;
+  return new Uint8Array(apply(buffer, view, []), apply(byteOffset, view, []), apply(byteLength, view, []));
+}
+
 function isReadableStream(v) {
   return (
     v instanceof ReadableStream ||
@@ -26,7 +52,7 @@ function toStorable(value) {
   if (typeof value !== "object" && typeof value !== "function") return `${value}`;
   if (value === null) return "null";
   if (isArrayBuffer(value)) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (ArrayBuffer.isView(value)) return viewBytes(value);
   if (isReadableStream(value)) return drain(value);
   throw new TypeError(NOT_A_VALUE);
 }
@@ -41,8 +67,10 @@ async function drain(stream) {
       const { done, value } = await reader.read();
       if (done) break;
       let bytes;
-      if (isArrayBuffer(value)) bytes = new Uint8Array(value);
-      else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      // Strings are UTF-8 encoded in order, mixed freely with bytes.
+      if (typeof value === "string") bytes = encoder.encode(value);
+      else if (isArrayBuffer(value)) bytes = new Uint8Array(value);
+      else if (ArrayBuffer.isView(value)) bytes = viewBytes(value);
       else {
         const error = new TypeError("Draining read encountered a value that cannot be converted to bytes");
         await reader.cancel(error).catch(() => {});

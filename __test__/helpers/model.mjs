@@ -80,7 +80,6 @@ export class KvModel {
 
   /** `options`: { expiration, expirationTtl } already as numbers (or undefined), `metadata` a JS value. */
   put(key, bytes, options, now) {
-    if (!key.isWellFormed()) return notWellFormed("PUT");
     let expiration = options.expiration === undefined ? undefined : int32(options.expiration);
     if (expiration instanceof Expected) return expiration;
     let ttl = options.expirationTtl === undefined ? undefined : int32(options.expirationTtl);
@@ -90,11 +89,16 @@ export class KvModel {
     let unserialisable = false;
     if (metadata !== undefined && metadata !== null) {
       metadataJson = JSON.stringify(metadata);
-      if (metadataJson === undefined) unserialisable = true;
-      if (metadataJson === undefined || metadataJson === "null") metadataJson = null;
+      if (metadataJson === undefined) {
+        unserialisable = true;
+        metadataJson = null;
+      }
+      // "null" (NaN, Infinity) is stored and listed as metadata: null.
     }
+    // Key rules (the 414 counting a lone surrogate as 3 bytes), then the 400.
     const rule = keyRule("PUT", key);
     if (rule) return rule;
+    if (!key.isWellFormed()) return notWellFormed("PUT");
     const nowSeconds = Math.floor(now / 1000);
     let at = null;
     if (ttl !== undefined) {
@@ -119,9 +123,9 @@ export class KvModel {
   }
 
   delete(key) {
-    if (!key.isWellFormed()) return notWellFormed("DELETE");
     const rule = keyRule("DELETE", key);
     if (rule) return rule;
+    if (!key.isWellFormed()) return notWellFormed("DELETE");
     this.entries.delete(key);
     return undefined;
   }
@@ -130,9 +134,9 @@ export class KvModel {
   #readError(key, cacheTtl) {
     const ttl = cacheTtl === undefined ? undefined : int32(cacheTtl);
     if (ttl instanceof Expected) return ttl;
-    if (!key.isWellFormed()) return notWellFormed("GET");
     const rule = keyRule("GET", key);
     if (rule) return rule;
+    if (!key.isWellFormed()) return notWellFormed("GET");
     if (ttl !== undefined && ttl < 30) return plainError(`KV GET failed: 400 Invalid cache_ttl of ${ttl}. Cache TTL must be at least 30.`);
     return null;
   }
@@ -178,7 +182,8 @@ export class KvModel {
       const entry = entries[i];
       if (entry === null) return map.set(key, null);
       const text = utf8Text.decode(entry.bytes);
-      const value = type === "json" ? JSON.parse(text) : text;
+      // Bulk text drops a leading BOM (single reads keep it).
+      const value = type === "json" ? JSON.parse(text) : text.replace(/^\ufeff/, "");
       const metadata = entry.metadataJson === null ? null : JSON.parse(entry.metadataJson);
       map.set(key, withMetadata ? { value, metadata } : value);
     });
@@ -189,12 +194,14 @@ export class KvModel {
   list({ prefix, limit, cursor }, now) {
     let count = limit === undefined ? undefined : int32(limit);
     if (count instanceof Expected) return count;
-    if (prefix !== undefined && !prefix.isWellFormed()) return notWellFormed("GET");
+    // The limit before the prefix's length; a prefix that is not well-formed
+    // UTF-16 matches nothing.
+    if (count > 1000) return plainError(`KV GET failed: 400 Invalid key_count_limit of ${count}. Please specify an integer less than 1000.`);
     prefix ??= "";
     if (utf8Length(prefix) > 512) {
       return plainError(`KV GET failed: 414 UTF-8 encoded length of ${utf8Length(prefix)} exceeds key length limit of 512.`);
     }
-    if (count > 1000) return plainError(`KV GET failed: 400 Invalid key_count_limit of ${count}. Please specify an integer less than 1000.`);
+    if (!prefix.isWellFormed()) return { keys: [], list_complete: true, cacheStatus: null };
     if (count === undefined || count <= 0) count = 1000;
     const after = cursor === undefined ? "" : Buffer.from(cursor, "base64").toString("utf8");
     const names = [...this.entries.keys()]
@@ -246,7 +253,7 @@ const KEY_ALPHABET = ["a", "b", "/", "é", "\uffff", "😀", "\u0000", " ", ".",
 export const keyName = fc.oneof(
   { arbitrary: fc.array(fc.constantFrom(...KEY_ALPHABET), { minLength: 1, maxLength: 3 }).map((p) => p.join("")), weight: 30 },
   { arbitrary: fc.constantFrom("x.meta.json", "CON", "...", "k".repeat(512), "é".repeat(256)), weight: 2 },
-  { arbitrary: fc.constantFrom("", ".", "..", "k".repeat(513), "a\ud800", "\udc00"), weight: 1 },
+  { arbitrary: fc.constantFrom("", ".", "..", "k".repeat(513), "a\ud800", "\udc00", "k".repeat(510) + "\ud800"), weight: 1 },
 );
 
 /** How a key is passed: as itself, as a number, as an object with toString, as a String object. */
@@ -296,7 +303,7 @@ const expirationOffsetSpec = fc
 
 const metadataValue = fc.oneof(
   { arbitrary: fc.jsonValue({ maxDepth: 2 }), weight: 6 },
-  { arbitrary: fc.constantFrom(0, false, "", null), weight: 2 },
+  { arbitrary: fc.constantFrom(0, false, "", null, NaN, Infinity), weight: 2 },
   { arbitrary: fc.constantFrom("m".repeat(1022), "m".repeat(1023), "é".repeat(600)), weight: 1 },
   { arbitrary: fc.constant({ unserialisable: "function" }), weight: 1 },
 );
@@ -318,7 +325,7 @@ const listPrefix = fc.oneof(
   fc.constant(undefined),
   fc.constant(null),
   fc.array(fc.constantFrom("a", "b", "/", "é", "\uffff", "😀", "."), { minLength: 0, maxLength: 2 }).map((p) => p.join("")),
-  fc.constantFrom("k".repeat(513), "\ud800"),
+  fc.constantFrom("k".repeat(513), "\ud800", "\ud83d", "k".repeat(510) + "\ud800"),
 );
 const listLimit = fc.oneof(
   { arbitrary: fc.constant(undefined), weight: 3 },

@@ -26,6 +26,13 @@ pub struct ListRequest {
 impl ListRequest {
     /// `limit` is the int32-converted option: absent or `<= 0` means 1000.
     pub fn new(prefix: Option<String>, limit: Option<i32>, cursor: Option<&str>) -> Result<Self> {
+        // The limit is checked first: production answers a bad limit with a
+        // too-long prefix with the 400 limit error, not the 414.
+        let limit = match limit {
+            Some(n) if n > MAX_LIST_LIMIT as i32 => return Err(KvError::ListLimitTooLarge(n.into())),
+            Some(n) if n > 0 => n as usize,
+            _ => MAX_LIST_LIMIT,
+        };
         let prefix = prefix.unwrap_or_default();
         if !prefix.is_empty() {
             // A prefix obeys the key length rule (414), but may be "." or "".
@@ -33,11 +40,6 @@ impl ListRequest {
                 return Err(e);
             }
         }
-        let limit = match limit {
-            Some(n) if n > MAX_LIST_LIMIT as i32 => return Err(KvError::ListLimitTooLarge(n.into())),
-            Some(n) if n > 0 => n as usize,
-            _ => MAX_LIST_LIMIT,
-        };
         let start_after = cursor.map(decode_cursor).filter(|k| !k.is_empty());
         Ok(ListRequest { prefix, start_after, limit })
     }
@@ -148,6 +150,11 @@ mod tests {
         assert_eq!(
             ListRequest::new(Some("x".repeat(513)), None, None).unwrap_err().to_string(),
             "KV GET failed: 414 UTF-8 encoded length of 513 exceeds key length limit of 512."
+        );
+        assert_eq!(
+            ListRequest::new(Some("x".repeat(513)), Some(1001), None).unwrap_err(),
+            KvError::ListLimitTooLarge(1001),
+            "the limit error wins over the prefix's"
         );
     }
 

@@ -59,7 +59,7 @@ pub struct PutOptions {
     pub metadata_unserialisable: bool,
 }
 
-/// Checks a put in the service's order (expiration, value size, metadata size)
+/// Checks a put in the service's order (key, expiration, metadata, value size)
 /// and resolves the absolute expiration. `expirationTtl` wins over `expiration`.
 pub fn check_put(key: &str, value_len: usize, options: &PutOptions, now: Now) -> Result<Option<UnixSeconds>> {
     check_key(Op::Put, key)?;
@@ -85,9 +85,8 @@ pub fn check_put(key: &str, value_len: usize, options: &PutOptions, now: Now) ->
     } else {
         None
     };
-    if value_len > MAX_VALUE_BYTES {
-        return Err(KvError::ValueTooLarge(value_len));
-    }
+    // Metadata before the value's size: production answers a too-large
+    // value with too-large metadata with the metadata error.
     if options.metadata_unserialisable {
         return Err(KvError::MetadataNotSerialisable);
     }
@@ -95,6 +94,9 @@ pub fn check_put(key: &str, value_len: usize, options: &PutOptions, now: Now) ->
         if json.len() > MAX_METADATA_BYTES {
             return Err(KvError::MetadataTooLarge(json.len()));
         }
+    }
+    if value_len > MAX_VALUE_BYTES {
+        return Err(KvError::ValueTooLarge(value_len));
     }
     Ok(expiration)
 }
@@ -186,5 +188,7 @@ mod tests {
             check_put("k", 0, &meta(1025), NOW).unwrap_err().to_string(),
             "KV PUT failed: 413 Metadata length of 1025 exceeds limit of 1024."
         );
+        let both = PutOptions { metadata_json: Some("x".repeat(2000)), ..Default::default() };
+        assert_eq!(check_put("k", MAX_VALUE_BYTES + 1, &both, NOW), Err(KvError::MetadataTooLarge(2000)));
     }
 }

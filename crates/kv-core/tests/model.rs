@@ -268,15 +268,16 @@ impl Model {
     }
 
     fn list(&self, options: &ListOptions, now: Now) -> Result<ListPage, KvError> {
-        let prefix = options.prefix.clone().unwrap_or_default();
-        if prefix.len() > KEY_LIMIT {
-            return Err(KvError::KeyTooLong { op: kv_core::Op::Get, len: prefix.len() });
-        }
+        // Production checks the limit before the prefix's length.
         let limit = match options.limit {
             Some(n) if n > 1000 => return Err(KvError::ListLimitTooLarge(n.into())),
             Some(n) if n > 0 => n as usize,
             _ => 1000,
         };
+        let prefix = options.prefix.clone().unwrap_or_default();
+        if prefix.len() > KEY_LIMIT {
+            return Err(KvError::KeyTooLong { op: kv_core::Op::Get, len: prefix.len() });
+        }
         // The model's cursors only ever come from its own keys (or pages the
         // backend gave, which must be the same), so decoding is exact.
         let after = options.cursor.as_deref().map(decode_model_cursor).filter(|k| !k.is_empty());

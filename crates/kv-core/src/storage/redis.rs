@@ -518,7 +518,8 @@ fn parse_record(key: &str, text: &str) -> Option<StoredMeta> {
         Some(raw) => serde_json::from_str::<Option<UnixSeconds>>(raw.get()).ok()?,
         None => None,
     };
-    let metadata = fields.get("metadata").map(|raw| raw.get()).filter(|raw| *raw != "null").map(Arc::from);
+    // `null` is kept: metadata that serialised to null is listed as `metadata: null`.
+    let metadata = fields.get("metadata").map(|raw| Arc::from(raw.get()));
     Some(StoredMeta::Record { expiration, metadata })
 }
 
@@ -662,7 +663,7 @@ mod tests {
             StoredMeta::parse("k", Some(plain.as_bytes())),
             StoredMeta::Record { expiration: None, metadata: None }
         );
-        for falsy in ["0", "false", r#""""#] {
+        for falsy in ["0", "false", r#""""#, "null"] {
             let entry = Entry { value: Bytes::new(), expiration: None, metadata: Some(falsy.into()) };
             let record = encode_record("k", &entry);
             assert_eq!(

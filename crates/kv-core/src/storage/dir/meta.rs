@@ -21,7 +21,8 @@ use crate::entry::UnixSeconds;
 pub struct MetaFile {
     pub key: Option<String>,
     pub expiration: Option<UnixSeconds>,
-    /// JSON text; `None` when absent or `null`.
+    /// JSON text, `null` included (metadata that serialised to null is
+    /// listed as `metadata: null`); `None` when absent.
     pub metadata: Option<Arc<str>>,
     pub value_hash: Option<String>,
     pub value_from: Option<String>,
@@ -55,10 +56,7 @@ impl MetaFile {
                 Some(number.trunc() as UnixSeconds)
             }
         };
-        let metadata = match fields.get("metadata").map(|raw| raw.get()) {
-            None | Some("null") => None,
-            Some(raw) => Some(Arc::from(raw)),
-        };
+        let metadata = fields.get("metadata").map(|raw| Arc::from(raw.get()));
         Ok(MetaFile {
             key: string("key")?,
             expiration,
@@ -126,10 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn metadata_is_kept_verbatim_and_null_means_none() {
+    fn metadata_is_kept_verbatim_even_null() {
         let meta = MetaFile::parse(br#"{"key":"k","metadata":{"b":1.50,"a":"\u00fc"}}"#).unwrap();
         assert_eq!(meta.metadata.as_deref(), Some(r#"{"b":1.50,"a":"\u00fc"}"#));
-        assert_eq!(MetaFile::parse(br#"{"key":"n","metadata":null}"#).unwrap().metadata, None);
+        assert_eq!(MetaFile::parse(br#"{"key":"n","metadata":null}"#).unwrap().metadata.as_deref(), Some("null"));
+        assert_eq!(MetaFile::parse(br#"{"key":"n"}"#).unwrap().metadata, None);
         assert_eq!(MetaFile::parse(br#"{"expiration":1.9e9}"#).unwrap().expiration, Some(1_900_000_000));
         assert!(MetaFile::parse(b"not json").is_err());
         assert!(MetaFile::parse(br#"{"key":5}"#).is_err());
