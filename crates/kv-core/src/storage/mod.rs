@@ -10,6 +10,7 @@ pub mod dir;
 pub mod memory;
 pub mod redis;
 pub mod sled;
+pub mod wrangler;
 
 use std::future::Future;
 
@@ -23,6 +24,7 @@ pub use self::sled::SledStorage;
 pub use admin::{AsyncNamespaceAdmin, NamespaceAdmin, NamespaceInfo};
 pub use dir::DirStorage;
 pub use memory::MemoryStorage;
+pub use wrangler::WranglerStorage;
 
 /// A synchronous KV store (memory, directory, sled).
 pub trait Storage: Send + Sync {
