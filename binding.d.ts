@@ -34,6 +34,11 @@ export declare class NativeStore {
   /** Registers a namespace with a new 32-hex-digit id. */
   createNamespace(title: string): Promise<NativeNamespaceInfo>
   renameNamespace(id: string, title: string): Promise<NativeNamespaceInfo>
+  /**
+   * Namespaces that hold a live key but were never registered (written
+   * through the Node API, by Miniflare 2 or by hand), in id order.
+   */
+  dataNamespaces(now: number): Promise<Array<string>>
   /** Deletes a namespace's data and registry entry. */
   deleteNamespace(id: string, now: number): Promise<void>
   /** Whether `id` is registered or holds a live key. */

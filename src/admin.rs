@@ -119,6 +119,16 @@ impl NativeStore {
         Ok(info.into())
     }
 
+    /// Namespaces that hold a live key but were never registered (written
+    /// through the Node API, by Miniflare 2 or by hand), in id order.
+    #[napi(catch_unwind)]
+    pub async fn data_namespaces(&self, now: f64) -> napi::Result<Vec<String>> {
+        match self.handle()? {
+            Handle::Local(kv) => blocking(kv, move |kv| kv.data_namespaces(Now(now))).await,
+            Handle::Remote(kv) => kv.data_namespaces(Now(now)).await.napi(),
+        }
+    }
+
     /// Deletes a namespace's data and registry entry.
     #[napi(catch_unwind)]
     pub async fn delete_namespace(&self, id: String, now: f64) -> napi::Result<()> {

@@ -79,10 +79,38 @@ impl<S: NamespaceAdmin + ?Sized> Kv<S> {
         Ok(info)
     }
 
+    /// Gives `id` a new title. A namespace that only holds data (never
+    /// registered) is registered with that title: naming it is what
+    /// `namespace create` would have done.
     pub fn rename_namespace(&self, id: &str, title: &str) -> Result<NamespaceInfo> {
         check_title(title)?;
-        self.storage().rename_namespace(id, title)?;
-        Ok(NamespaceInfo { id: id.to_owned(), title: title.to_owned() })
+        let info = NamespaceInfo { id: id.to_owned(), title: title.to_owned() };
+        let registered = self.namespaces()?.iter().any(|known| known.id == id);
+        if !registered && self.storage().stored_namespaces()?.iter().any(|stored| stored == id) {
+            self.storage().create_namespace(&info)?;
+        } else {
+            self.storage().rename_namespace(id, title)?;
+        }
+        Ok(info)
+    }
+
+    /// Namespaces that hold a live key but are not registered, in id order.
+    pub fn data_namespaces(&self, now: Now) -> Result<Vec<String>> {
+        let registered: std::collections::HashSet<String> =
+            self.namespaces()?.into_iter().map(|info| info.id).collect();
+        let mut found = Vec::new();
+        for id in self.storage().stored_namespaces()? {
+            if !registered.contains(&id) && self.holds_live_key(&id, now)? {
+                found.push(id);
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
+    fn holds_live_key(&self, id: &str, now: Now) -> Result<bool> {
+        Ok(!self.storage().list_range(id, &one_key(), now)?.is_empty())
     }
 
     /// Whether `id` is registered or holds a live key.
@@ -136,8 +164,32 @@ impl<S: AsyncNamespaceAdmin> AsyncKv<S> {
 
     pub async fn rename_namespace(&self, id: &str, title: &str) -> Result<NamespaceInfo> {
         check_title(title)?;
-        self.storage().rename_namespace(id, title).await?;
-        Ok(NamespaceInfo { id: id.to_owned(), title: title.to_owned() })
+        let info = NamespaceInfo { id: id.to_owned(), title: title.to_owned() };
+        let registered = self.namespaces().await?.iter().any(|known| known.id == id);
+        if !registered && self.storage().stored_namespaces().await?.iter().any(|stored| stored == id) {
+            self.storage().create_namespace(&info).await?;
+        } else {
+            self.storage().rename_namespace(id, title).await?;
+        }
+        Ok(info)
+    }
+
+    pub async fn data_namespaces(&self, now: Now) -> Result<Vec<String>> {
+        let registered: std::collections::HashSet<String> =
+            self.namespaces().await?.into_iter().map(|info| info.id).collect();
+        let mut found = Vec::new();
+        for id in self.storage().stored_namespaces().await? {
+            if !registered.contains(&id) && self.holds_live_key(&id, now).await? {
+                found.push(id);
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
+    async fn holds_live_key(&self, id: &str, now: Now) -> Result<bool> {
+        Ok(!self.storage().list_range(id, &one_key(), now).await?.is_empty())
     }
 
     pub async fn namespace_exists(&self, id: &str, now: Now) -> Result<bool> {
@@ -217,6 +269,21 @@ mod tests {
         let info = kv.create_namespace("w-NS").unwrap();
         assert!(kv.namespace_exists(&info.id, NOW).unwrap());
         assert_eq!(kv.create_namespace("w-NS"), Err(KvError::NamespaceTitleExists("w-NS".into())));
+    }
+
+    #[test]
+    fn namespaces_that_only_hold_data_are_found_and_renaming_registers_them() {
+        let kv = Kv::new(MemoryStorage::new());
+        let made = kv.create_namespace("made").unwrap();
+        kv.put_bulk(&made.id, r#"[{"key":"k","value":"v"}]"#, 0, NOW, false).unwrap();
+        kv.put_bulk("written", r#"[{"key":"k","value":"v"}]"#, 0, NOW, false).unwrap();
+        kv.put_bulk("emptied", r#"[{"key":"k","value":"v"}]"#, 0, NOW, false).unwrap();
+        kv.delete_bulk("emptied", r#"["k"]"#, 0, false).unwrap();
+        assert_eq!(kv.data_namespaces(NOW).unwrap(), vec!["written".to_owned()]);
+        kv.rename_namespace("written", "named").unwrap();
+        assert!(kv.data_namespaces(NOW).unwrap().is_empty());
+        assert!(kv.namespaces().unwrap().iter().any(|info| info.id == "written" && info.title == "named"));
+        assert_eq!(kv.rename_namespace("nothing", "x"), Err(KvError::NamespaceNotFound("nothing".into())));
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub trait NamespaceAdmin: Storage {
     /// whether it was registered.
     fn delete_namespace(&self, id: &str) -> Result<bool>;
 
+    /// Ids of the namespaces that may hold entries, registered or not, in any
+    /// order: found by looking at the data itself, so namespaces written
+    /// without `namespace create` (the Node API, Miniflare 2) are found too.
+    /// A superset: the caller keeps those holding a live key (see
+    /// `Kv::data_namespaces`). Default: none, for a backend whose
+    /// [`NamespaceAdmin::namespaces`] already reports them.
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Writes every entry (already validated). Default: one put after another.
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> Result<()> {
         entries.iter().try_for_each(|(key, entry)| self.put(namespace, key, entry.clone()))
@@ -68,6 +78,7 @@ pub trait AsyncNamespaceAdmin: AsyncStorage {
     fn create_namespace(&self, info: &NamespaceInfo) -> impl Future<Output = Result<()>> + Send;
     fn rename_namespace(&self, id: &str, title: &str) -> impl Future<Output = Result<()>> + Send;
     fn delete_namespace(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn stored_namespaces(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> impl Future<Output = Result<()>> + Send;
     fn delete_many(&self, namespace: &str, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
 }
@@ -85,6 +96,9 @@ impl<S: NamespaceAdmin + ?Sized> NamespaceAdmin for Box<S> {
     }
     fn delete_namespace(&self, id: &str) -> Result<bool> {
         (**self).delete_namespace(id)
+    }
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        (**self).stored_namespaces()
     }
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> Result<()> {
         (**self).put_many(namespace, entries)

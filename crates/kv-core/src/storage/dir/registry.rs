@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::super::admin::{NamespaceAdmin, NamespaceInfo, RegistryTable};
+use super::names::{decode_file_name, is_internal};
 use super::{io_error, is_absent, lock, DirStorage};
 use crate::error::{KvError, Result};
 
@@ -122,5 +123,29 @@ impl NamespaceAdmin for DirStorage {
         *lock(&ns.index) = None;
         lock(&self.namespaces).remove(id);
         self.change_registry(|table| Ok(table.remove(id)))
+    }
+
+    /// The directories under the root whose names decode to a namespace id
+    /// (ours, and Miniflare 2's for ids it did not have to change). A name
+    /// shortened with a hash cannot be decoded and is not found.
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        let root = self.root();
+        let entries = match fs::read_dir(root) {
+            Ok(entries) => entries,
+            Err(e) if is_absent(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("read", root, e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("read", root, e))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if is_internal(&name) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if let Some(id) = decode_file_name(&name) {
+                found.push(id);
+            }
+        }
+        Ok(found)
     }
 }

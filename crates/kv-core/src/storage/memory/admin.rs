@@ -34,6 +34,10 @@ impl NamespaceAdmin for MemoryStorage {
         Ok(self.registry().remove(id))
     }
 
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        Ok(self.lock().iter().filter(|(_, map)| !map.is_empty()).map(|(id, _)| id.clone()).collect())
+    }
+
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());

@@ -91,6 +91,40 @@ impl RedisStorage {
 }
 
 impl AsyncNamespaceAdmin for RedisStorage {
+    /// Every `<part>:value:*` key names its namespace (ours and Miniflare
+    /// 2's): one `SCAN` of the key space, which also sees other applications'
+    /// keys of that shape if the database is shared.
+    async fn stored_namespaces(&self) -> Result<Vec<String>> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .round_trip(|mut connection| async move {
+                    ::redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg("*:value:*")
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await?;
+            for key in &keys {
+                let Ok(key) = std::str::from_utf8(key) else { continue };
+                if let Some((part, rest)) = key.split_once(':') {
+                    if rest.starts_with("value:") && part != "miniflare-kv" {
+                        found.insert(part.replace("%3A", ":").replace("%25", "%"));
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(found.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
     async fn namespaces(&self) -> Result<Vec<NamespaceInfo>> {
         let pairs: Vec<(String, String)> = self
             .round_trip(|mut connection| async move {

@@ -89,6 +89,29 @@ impl NamespaceAdmin for SledStorage {
         Ok(registered)
     }
 
+    /// One seek per namespace: after the first key of a namespace, jump past
+    /// its whole prefix range.
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        let path = self.path();
+        let mut found = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        while let Some(item) = self.entries().range(from.as_slice()..).next() {
+            let (stored_key, _) = item.map_err(|e| sled_error(path, e))?;
+            let Some(len) = stored_key.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) else {
+                break; // not written by this backend
+            };
+            let Some(namespace) = stored_key.get(4..4 + len) else { break };
+            if let Ok(id) = std::str::from_utf8(namespace) {
+                found.push(id.to_owned());
+            }
+            match prefix_successor(namespace_prefix(namespace)) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(found)
+    }
+
     fn put_many(&self, namespace: &str, entries: &[(String, Entry)]) -> Result<()> {
         let mut batch = ::sled::Batch::default();
         for (key, entry) in entries {
@@ -106,4 +129,15 @@ impl NamespaceAdmin for SledStorage {
         self.entries().apply_batch(batch).map_err(|e| sled_error(&self.shared().path, e))?;
         self.flush()
     }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn prefix_successor(mut prefix: Vec<u8>) -> Option<Vec<u8>> {
+    while let Some(last) = prefix.pop() {
+        if last < u8::MAX {
+            prefix.push(last + 1);
+            return Some(prefix);
+        }
+    }
+    None
 }
