@@ -166,6 +166,7 @@ function optionsFromWranglerConfig(file, envName) {
     else if (typeof persist === "string" && persist !== "") {
       // URLs and special forms stay as written; plain paths are relative to the file.
       if (/^sled:(?!\/\/)/i.test(persist)) options.kvPersist = `sled:${path.resolve(dir, persist.slice(5))}`;
+      else if (/^wrangler:(?!\/\/)/i.test(persist)) options.kvPersist = `wrangler:${path.resolve(dir, persist.slice(9) || ".wrangler/state")}`;
       else options.kvPersist = /^[a-z][a-z0-9+.-]*:/i.test(persist) ? persist : path.resolve(dir, persist);
     } else {
       throw new WranglerConfigError(`${where}: miniflare.kv_persist must be true, false, a path or a URL.`);

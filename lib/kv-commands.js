@@ -88,6 +88,7 @@ function showLocation(location) {
   let text;
   if (location.startsWith("dir:")) text = shownPath(location.slice(4));
   else if (location.startsWith("sled:")) text = `sled:${shownPath(location.slice(5))}`;
+  else if (location.startsWith("wrangler:")) text = `wrangler:${shownPath(location.slice(9))}`;
   else if (/^rediss?:/i.test(location)) {
     const url = new URL(location);
     if (url.password) url.password = "***";
@@ -100,6 +101,7 @@ function showLocation(location) {
 function localPath(location) {
   if (location.startsWith("dir:")) return location.slice(4);
   if (location.startsWith("sled:")) return location.slice(5);
+  if (location.startsWith("wrangler:")) return location.slice(9);
   return null;
 }
 

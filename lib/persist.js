@@ -4,6 +4,7 @@
 //   "dir:<abs path>"     a directory (true → ./.mf/kv, a path, a file: URL)
 //   "redis://…"          Redis (also rediss://)
 //   "sled:<abs path>"    an embedded sled database
+//   "wrangler:<abs path>" the store of wrangler 4 / Miniflare 4 (`.wrangler/state`, its v3 or v3/kv)
 // Relative paths resolve against process.cwd().
 //
 // A string that looks like a mistyped form is rejected instead of becoming a
@@ -29,7 +30,7 @@ const { closest } = require("./suggest");
 
 const ACCEPTED =
   'kvPersist must be false or "memory:" (in memory), true (./.mf/kv), a directory path or file: URL, ' +
-  'a redis:// or rediss:// URL, or "sled:<path>"';
+  'a redis:// or rediss:// URL, "sled:<path>", or "wrangler:<path>" (wrangler dev\'s .wrangler/state)';
 
 /** Bare words that mean (or were meant as) a storage form, and what to write instead. */
 const KEYWORDS = {
@@ -40,8 +41,9 @@ const KEYWORDS = {
   redis: '"redis://<host>:<port>"',
   rediss: '"rediss://<host>:<port>"',
   file: '"file:///<absolute path>"',
+  wrangler: '"wrangler:<path>", e.g. "wrangler:.wrangler/state"',
 };
-const SCHEMES = ["memory", "sled", "file", "redis", "rediss"];
+const SCHEMES = ["memory", "sled", "file", "redis", "rediss", "wrangler"];
 
 function resolvePersist(kvPersist, cwd = process.cwd()) {
   if (kvPersist === undefined || kvPersist === null || kvPersist === false) return "memory:";
@@ -55,6 +57,11 @@ function resolvePersist(kvPersist, cwd = process.cwd()) {
     const rest = kvPersist.slice(5);
     if (rest.length === 0) throw new TypeError(`${ACCEPTED}; "sled:" needs a path, e.g. "sled:./.mf/kv.sled".`);
     return `sled:${path.resolve(cwd, rest.startsWith("//") ? fileURLToPath(`file:${rest}`) : rest)}`;
+  }
+  if (/^wrangler:/i.test(kvPersist)) {
+    // wrangler dev's own default when no path is given.
+    const rest = kvPersist.slice(9) || path.join(".wrangler", "state");
+    return `wrangler:${path.resolve(cwd, rest.startsWith("//") ? fileURLToPath(`file:${rest}`) : rest)}`;
   }
   if (/^file:/i.test(kvPersist)) {
     let dir;

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use kv_core::storage::{DirStorage, NamespaceAdmin, RedisStorage, SledStorage};
+use kv_core::storage::{DirStorage, NamespaceAdmin, RedisStorage, SledStorage, WranglerStorage};
 use kv_core::{AsyncKv, Kv, MemoryStorage, Now, SnapshotStack, Storage};
 use napi::bindgen_prelude::Either;
 use napi::{Error, Status};
@@ -45,10 +45,14 @@ fn open_local(location: &str) -> napi::Result<Box<dyn NamespaceAdmin>> {
     if let Some(path) = location.strip_prefix("sled:") {
         return Ok(Box::new(SledStorage::open(path).napi()?));
     }
+    // wrangler 4 / Miniflare 4's own store (kv_core::storage::wrangler).
+    if let Some(path) = location.strip_prefix("wrangler:") {
+        return Ok(Box::new(WranglerStorage::open(path).napi()?));
+    }
     Err(Error::new(
         Status::InvalidArg,
         format!(
-            "kvPersist {location:?} is not supported: expected memory:, dir:<path>, sled:<path> or a redis:// URL."
+            "kvPersist {location:?} is not supported: expected memory:, dir:<path>, sled:<path>, wrangler:<path> or a redis:// URL."
         ),
     ))
 }
