@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod bulk;
+pub mod consistency;
 pub mod entry;
 pub mod error;
 pub mod kv;
