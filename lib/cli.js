@@ -12,6 +12,7 @@ const { withWranglerConfig, findWranglerConfig } = require("./config");
 const { WORKER_FILES } = require("./worker");
 const { addKvCommands, defaultPersistDir, showLocation, namespacesWithData } = require("./kv-commands");
 const { startKvApi } = require("./rest-api");
+const { addExploreCommand } = require("./cli/explore");
 
 const DEFAULT_PORT = 8787;
 const DEFAULT_HOST = "127.0.0.1";
@@ -197,6 +198,7 @@ async function main(argv = process.argv) {
   const program = buildProgram();
   // `miniflare kv …` (lib/kv-commands.js) wins over a script named "kv".
   const kv = addKvCommands(program);
+  addExploreCommand(program, kv);
   program.action(() => {});
   try {
     await program.parseAsync(argv);
@@ -339,6 +341,7 @@ async function main(argv = process.argv) {
   if (watcher) log("Watching the Worker's files for changes");
   if (api) {
     log(`KV API: ${api.url}/accounts/<any id>/storage/kv/namespaces`);
+    log(`KV explorer: ${api.explorerUrl}`);
     // Printed once, as Jupyter does; a token the user chose is not echoed.
     if (api.token !== undefined && flags.apiToken === undefined) {
       log(`KV API token: ${api.token} (send Authorization: Bearer <token>; --host ${flags.host} is reachable from other machines)`);

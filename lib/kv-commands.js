@@ -708,4 +708,14 @@ function addKvCommands(program) {
   return state;
 }
 
-module.exports = { addKvCommands, KvCommandError, defaultPersistDir, showLocation, namespacesWithData };
+module.exports = {
+  addKvCommands,
+  KvCommandError,
+  defaultPersistDir,
+  showLocation,
+  namespacesWithData,
+  // for `kv explore` (lib/cli/explore.js)
+  loadConfig,
+  persistLocation,
+  configEntries,
+};

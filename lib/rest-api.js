@@ -16,6 +16,8 @@
 //   PUT    …/namespaces/:ns/bulk                 [{key, value, …}]          bulk write
 //   POST   …/namespaces/:ns/bulk/delete, DELETE …/namespaces/:ns/bulk      bulk delete
 //   POST   …/namespaces/:ns/bulk/get             {keys, type, withMetadata} bulk read
+//   GET    /client/v4/memberships, /accounts, /user, /user/tokens/verify        the one local account (lib/http/account.js)
+//   GET    /, /namespaces/:ns, /explorer/*                                  the KV explorer page (lib/http/explorer/)
 //
 // JSON answers use Cloudflare's envelope {success, errors, messages, result,
 // result_info}. Any account id is accepted. A namespace exists when it is
@@ -39,6 +41,25 @@ const { NativeStore } = require("../binding");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
 const { KV_STORE } = require("./miniflare");
 const { resolvePersist } = require("./persist");
+const { accountRoute } = require("./http/account");
+const { serveExplorer } = require("./http/explorer/serve");
+
+/** What the explorer page reads about the store: where it is, which bindings. */
+const EXPLORER_INFO = "/explorer/info";
+
+/** A location for people: no Redis password. */
+function describeLocation(location) {
+  if (/^rediss?:/i.test(location)) {
+    try {
+      const url = new URL(location);
+      if (url.password) url.password = "***";
+      return url.href;
+    } catch {
+      return location;
+    }
+  }
+  return location;
+}
 
 /** Cloudflare API error codes used here (production-kv-and-tooling.md §3). */
 const ERROR_CODES = {
@@ -178,7 +199,7 @@ async function readValueWrite(req) {
 
 /** Where the data comes from: a Miniflare instance (its store and bindings)
  * or a store this API opened itself. */
-function sourceFor(target) {
+function sourceFor(target, bindings = new Map()) {
   if (target !== null && typeof target === "object" && typeof target[KV_STORE] === "function") {
     return { get: () => target[KV_STORE](), close() {} };
   }
@@ -192,7 +213,7 @@ function sourceFor(target) {
         return store;
       })();
       opening.catch(() => (opening = null)); // a Redis that comes back later is picked up
-      return { store: await opening, bindings: new Map() };
+      return { store: await opening, bindings };
     },
     close() {
       store?.dispose();
@@ -201,14 +222,21 @@ function sourceFor(target) {
 }
 
 /** The namespaces the API lists: registered ones, then bound ones that are
- * not registered (titled by their binding name). */
+ * not registered (titled by their binding name), then those that only hold
+ * data (titled by their id). The last two carry `unregistered: true` (not a
+ * Cloudflare field; naming one with PUT registers it). */
 async function allNamespaces(store, bindings) {
   const list = (await store.namespaces()).map(({ id, title }) => ({ id, title, supports_url_encoding: true }));
   const seen = new Set(list.map((ns) => ns.id));
   for (const [binding, id] of bindings) {
     if (seen.has(id)) continue;
     seen.add(id);
-    list.push({ id, title: binding, supports_url_encoding: true });
+    list.push({ id, title: binding, supports_url_encoding: true, unregistered: true });
+  }
+  for (const id of await store.dataNamespaces(Date.now())) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    list.push({ id, title: id, supports_url_encoding: true, unregistered: true });
   }
   return list;
 }
@@ -370,7 +398,7 @@ function guardFor({ port, listenedOn, requestedHost, token }) {
   const shown = listenedOn.includes(":") ? `[${listenedOn}]` : listenedOn;
   const ownOrigin = `http://${isLoopbackAddress(listenedOn) || listenedOn === "0.0.0.0" || listenedOn === "::" ? "127.0.0.1" : shown}:${port}`;
   const expected = token === undefined ? null : crypto.createHash("sha256").update(`Bearer ${token}`).digest();
-  return (req) => {
+  return (req, { page = false } = {}) => {
     // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example.
     const host = req.headers.host;
     if (host !== undefined) {
@@ -405,7 +433,7 @@ function guardFor({ port, listenedOn, requestedHost, token }) {
         );
       }
     }
-    if (expected !== null) {
+    if (expected !== null && !page) {
       const given = crypto.createHash("sha256").update(req.headers.authorization ?? "").digest();
       // Hashes of equal length: a constant-time comparison of any two headers.
       if (!crypto.timingSafeEqual(given, expected)) {
@@ -419,8 +447,17 @@ function guardFor({ port, listenedOn, requestedHost, token }) {
 }
 
 async function handle(req, res, source, guard) {
-  guard(req);
   const url = new URL(req.url, "http://localhost");
+  // The explorer page (lib/http/explorer/) holds no data: Host and Origin are
+  // checked, the token is not (a browser navigation cannot send one).
+  guard(req, { page: !url.pathname.startsWith("/client/") && url.pathname !== EXPLORER_INFO });
+  if (serveExplorer(req, res, url.pathname)) return;
+  const identity = accountRoute(req.method, url);
+  if (identity) return sendResult(res, identity.result, identity.resultInfo);
+  if (url.pathname === EXPLORER_INFO && req.method === "GET") {
+    const { store, bindings } = await source.get();
+    return sendResult(res, { location: describeLocation(store.location), bindings: Object.fromEntries(bindings) });
+  }
   const match = ROUTE.exec(url.pathname);
   if (!match) throw new ApiError(404, ERROR_CODES.GENERIC, `No route for ${req.method} ${url.pathname}`);
   const { store, bindings } = await source.get();
@@ -444,17 +481,21 @@ const generateToken = () => crypto.randomBytes(32).toString("base64url");
 /**
  * Serves the KV REST API over `target`: a Miniflare instance (same data as
  * its bindings, including in memory) or a `kvPersist` value (a directory,
- * `sled:<path>`, a redis:// URL). Resolves `{ url, port, token, close() }`;
- * `url` is the base URL for clients (`…/client/v4`). With `apiToken`, or on
+ * `sled:<path>`, a redis:// URL). Resolves `{ url, explorerUrl, port, token, close() }`;
+ * `url` is the base URL for clients (`…/client/v4`), `explorerUrl` the KV
+ * explorer page's (with the token, if any, in its fragment). With `apiToken`, or on
  * an address that is not loopback (where one is generated when not given),
  * requests need `Authorization: Bearer <token>`; `token` is that token
- * (undefined when none is required).
+ * (undefined when none is required). `bindings` (binding name → namespace id)
+ * names the namespaces of a store given as a location, as a Miniflare
+ * instance's bindings do.
  */
-async function startKvApi(target, { port = 0, host = "127.0.0.1", apiToken } = {}) {
+async function startKvApi(target, { port = 0, host = "127.0.0.1", apiToken, bindings } = {}) {
   if (apiToken !== undefined && (typeof apiToken !== "string" || apiToken === "" || /[\s]/.test(apiToken))) {
     throw new TypeError("apiToken must be a non-empty string without spaces (sent as `Authorization: Bearer <token>`).");
   }
-  const source = sourceFor(target);
+  // `bindings` (binding → id, for a store opened here): names shown next to ids.
+  const source = sourceFor(target, new Map(bindings instanceof Map ? bindings : Object.entries(bindings ?? {})));
   let guard = null; // set once the address is known, before any request is read
   let token;
   const inFlight = new Set(); // requests being answered, for a graceful close()
@@ -486,8 +527,12 @@ async function startKvApi(target, { port = 0, host = "127.0.0.1", apiToken } = {
   const address = server.address();
   const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
   let closing = null;
+  const origin = `http://${shownHost === "[::]" ? "[::1]" : shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${address.port}`;
   return {
     url: `http://${shownHost}:${address.port}/client/v4`,
+    // The token rides in the fragment, which browsers never send: the page
+    // moves it to sessionStorage and takes it off the address bar.
+    explorerUrl: `${origin}/${token === undefined ? "" : `#token=${encodeURIComponent(token)}`}`,
     port: address.port,
     token,
     /** Stops accepting connections, lets requests being answered finish, then
