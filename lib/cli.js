@@ -341,7 +341,8 @@ async function main(argv = process.argv) {
   if (watcher) log("Watching the Worker's files for changes");
   if (api) {
     log(`KV API: ${api.url}/accounts/<any id>/storage/kv/namespaces`);
-    log(`KV explorer: ${api.explorerUrl}`);
+    // A token the user chose is not echoed: the page asks for it.
+    log(`KV explorer: ${flags.apiToken === undefined ? api.explorerUrl : `${api.explorerUrl.replace(/#.*$/, "")} (asks for the token)`}`);
     // Printed once, as Jupyter does; a token the user chose is not echoed.
     if (api.token !== undefined && flags.apiToken === undefined) {
       log(`KV API token: ${api.token} (send Authorization: Bearer <token>; --host ${flags.host} is reachable from other machines)`);

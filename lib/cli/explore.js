@@ -66,7 +66,8 @@ async function explore(flags, state) {
   if (api.token !== undefined && !flags.apiToken) {
     console.log(`KV API token: ${api.token} (the explorer URL carries it; other clients send Authorization: Bearer <token>)`);
   }
-  console.log(`KV explorer: ${api.explorerUrl}`);
+  // A token the user chose is not echoed: the page asks for it.
+  console.log(`KV explorer: ${flags.apiToken ? `${api.explorerUrl.replace(/#.*$/, "")} (asks for the token)` : api.explorerUrl}`);
   console.log("Press Ctrl-C to stop.");
   if (flags.open) openInBrowser(api.explorerUrl);
   await new Promise((resolve) => {
