@@ -44,9 +44,18 @@ export interface MiniflareOptions {
    * Where KV data lives: absent, `false` or `"memory:"` → in memory, private
    * to this instance; `true` → `./.mf/kv`; a directory path or `file:` URL;
    * a `redis://` / `rediss://` URL; `"sled:<path>"` → an embedded sled
-   * database. Relative paths resolve against `process.cwd()`.
+   * database; `"wrangler:<path>"` → the store of wrangler 4 / Miniflare 4
+   * (`.wrangler/state`, its `v3` or `v3/kv` folder). Relative paths resolve
+   * against `process.cwd()`.
    */
   kvPersist?: boolean | string;
+  /**
+   * Fills namespaces from files before the first KV call: binding → a
+   * `kv bulk put` JSON file or the JSON lines of `miniflare kv export`
+   * (relative to `process.cwd()`). The file's keys are written over what
+   * they held; other keys are left alone.
+   */
+  kvSeed?: Record<string, string>;
   /**
    * Gives this instance's namespaces ids of their own in storage, so test
    * workers sharing one directory or Redis server never see each other's

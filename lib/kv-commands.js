@@ -700,6 +700,7 @@ function addKvCommands(program) {
   addNamespaceCommands(kv.command("namespace").description("Create, list, rename and delete namespaces"), run);
   addKeyCommands(kv.command("key").description("Write, read, list and delete single keys"), run);
   addBulkCommands(kv.command("bulk").description("Write, read and delete many keys from a JSON file"), run);
+  require("./kv-transfer").addTransferCommands(kv, run, { common, namespaceSelector }); // kv export / kv import
 
   // wrangler 1–3 spellings.
   addNamespaceCommands(program.command("kv:namespace", { hidden: true }), run);
@@ -718,4 +719,7 @@ module.exports = {
   loadConfig,
   persistLocation,
   configEntries,
+  // for `kv export` / `kv import` (lib/kv-transfer.js)
+  openStore,
+  resolveNamespace,
 };

@@ -11,6 +11,7 @@ const { scopeNamespaces } = require("./scope");
 const { withWranglerConfig, UNSUPPORTED_BINDINGS } = require("./config");
 const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
 const { closest } = require("./suggest");
+const { planSeed, seeded } = require("./seed"); // kvSeed: fill namespaces from files before first use
 
 /** Every option `new Miniflare()` / `setOptions()` reads (index.d.ts documents
  * them). Any other name is rejected, so a typo such as `kvNamespace` fails
@@ -19,6 +20,7 @@ const KNOWN_OPTIONS = [
   "kvNamespaces",
   "kvPersist",
   "kvNamespaceScope",
+  "kvSeed",
   "script",
   "scriptPath",
   "modules",
@@ -127,6 +129,7 @@ class Miniflare {
       this.#location = location;
     }
     this.#bindings = bindings;
+    planSeed(this, options.kvSeed, bindings, location);
     this.#plainBindings = plainBindings;
     this.#rebindNamespaces();
     this.#warnUnsupported(options[UNSUPPORTED_BINDINGS]);
@@ -221,7 +224,7 @@ class Miniflare {
   /** The native store, connecting to Redis on first use (and again after a
    * failed attempt, so a server that comes back is picked up). */
   async #openStore() {
-    if (this.#store !== null) return this.#store;
+    if (this.#store !== null) return seeded(this, this.#store);
     const location = this.#location;
     this.#connecting ??= NativeStore.connect(location).finally(() => {
       this.#connecting = null;
@@ -237,7 +240,7 @@ class Miniflare {
       this.#store = store;
       this.#rebindNamespaces();
     }
-    return this.#store;
+    return seeded(this, this.#store);
   }
 
   #closeStore() {
