@@ -9,6 +9,28 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeLocations {
+  constructor()
+  /**
+   * Namespace `id` of `store` as location `location` sees it: synchronous
+   * for local stores, promise-returning for Redis (as `store.namespace`).
+   */
+  view(store: NativeStore, id: string, location: string): NativeLocationView | NativeRemoteLocationView
+  /** Drops every location's cached answers (`mf.settleKv()`). */
+  settle(): void
+}
+
+/** A local store's namespace seen from one location (answers synchronously). */
+export declare class NativeLocationView {
+  getText(key: string, cacheTtl: number | undefined | null, now: number): string | null
+  getBytes(key: string, cacheTtl: number | undefined | null, now: number): ArrayBuffer | null
+  getWithMetadata(key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): NativeEntry | null
+  getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): NativeBulk
+  put(key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): void
+  delete(key: string, now: number): void
+  list(prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): NativeListPage
+}
+
 export declare class NativeNamespace {
   /** A handle for the free functions in `fastpath.rs` (local backends). */
   handle(): number
@@ -16,6 +38,17 @@ export declare class NativeNamespace {
   getBytes(key: string, cacheTtl: number | undefined | null, now: number): ArrayBuffer | null
   /** Bulk read of 1–100 keys as `text` or `json` (validated here, parsed in JS). */
   getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): NativeBulk
+}
+
+/** A Redis namespace seen from one location (every call returns a promise). */
+export declare class NativeRemoteLocationView {
+  getText(key: string, cacheTtl: number | undefined | null, now: number): Promise<string | null>
+  getBytes(key: string, cacheTtl: number | undefined | null, now: number): Promise<Uint8Array | null>
+  getWithMetadata(key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): Promise<NativeRemoteEntry | null>
+  getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): Promise<NativeBulk>
+  put(key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): Promise<void>
+  delete(key: string, now: number): Promise<void>
+  list(prefix: string | undefined | null, limit: number | undefined | null, cursor: string | undefined | null, now: number): Promise<NativeListPage>
 }
 
 export declare class NativeRemoteNamespace {

@@ -835,7 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeLocations = nativeBinding.NativeLocations
+module.exports.NativeLocationView = nativeBinding.NativeLocationView
 module.exports.NativeNamespace = nativeBinding.NativeNamespace
+module.exports.NativeRemoteLocationView = nativeBinding.NativeRemoteLocationView
 module.exports.NativeRemoteNamespace = nativeBinding.NativeRemoteNamespace
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.nsDelete = nativeBinding.nsDelete

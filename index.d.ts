@@ -65,6 +65,16 @@ export interface MiniflareOptions {
    * the process id). Bindings keep their names.
    */
   kvNamespaceScope?: boolean | string;
+  /**
+   * `"strong"` (the default): every read sees the latest write. `"eventual"`:
+   * as production, each location caches what it reads (a value or "not
+   * found") for the read's `cacheTtl` (default 60 s) and `list` pages for
+   * 60 s; a location sees its own writes at once, other locations when their
+   * cached copy expires. Locations: `getKVNamespace(binding, { location })`,
+   * or a request's `cf.colo` in `dispatchFetch`. See the README's "Eventual
+   * consistency" section.
+   */
+  kvConsistency?: "strong" | "eventual";
 
   /** The Worker's source. With `modules: true` an ES module whose default
    * export has `fetch(request, env, ctx)`; otherwise a service-worker script
@@ -99,7 +109,7 @@ export declare class Miniflare {
    * The namespace bound as `binding` (the same object on every call). Rejects
    * when the binding is not configured or the instance has been disposed.
    */
-  getKVNamespace<Key extends string = string>(binding: string): Promise<KVNamespace<Key>>;
+  getKVNamespace<Key extends string = string>(binding: string, options?: GetKVNamespaceOptions): Promise<KVNamespace<Key>>;
   /** Every binding, as a Worker's `env` would hold them. */
   getBindings<Env = Record<string, KVNamespace>>(): Promise<Env>;
   /** Applies new options; in-memory data is kept, namespaces are re-bound. */
@@ -118,17 +128,43 @@ export declare class Miniflare {
    * expiration) and drops that snapshot. Rejects when nothing is pushed.
    */
   popStorage(): Promise<void>;
+  /**
+   * With `kvConsistency: "eventual"`, forgets what every location has cached,
+   * so every next read sees the stored data. Does nothing when strongly
+   * consistent. (`pushStorage()` and `popStorage()` do this too.)
+   */
+  settleKv(): Promise<void>;
   /** Resolves once the Worker (if any) has loaded; rejects with its load error. */
   readonly ready: Promise<void>;
   /** Sends a request to the Worker and resolves to its Response; a Worker
-   * exception rejects with the Worker's own error. */
-  dispatchFetch(input: string | URL | FetchRequest, init?: FetchRequestInit): Promise<DispatchFetchResponse>;
+   * exception rejects with the Worker's own error. `init.cf` becomes
+   * `request.cf`; with eventual consistency the request runs in the location
+   * `cf.colo` (default `"local"`). */
+  dispatchFetch(input: string | URL | FetchRequest, init?: DispatchFetchInit): Promise<DispatchFetchResponse>;
 }
+
+/** `getKVNamespace(binding, { location })`. */
+export interface GetKVNamespaceOptions {
+  /** The location (e.g. `"AMS"`; case does not matter) whose view of the
+   * namespace to return. Without it, calls run in the location of the request
+   * they are made in, else in `"local"`. */
+  location?: string;
+}
+
+/** The request's `cf` object (as `request.cf` in the Worker). */
+export interface DispatchFetchCf {
+  /** The data centre the request runs in: with eventual consistency, the location whose KV caches it reads. */
+  colo?: string;
+  [property: string]: unknown;
+}
+
+/** `dispatchFetch`'s init: the environment's RequestInit plus `cf`. */
+export type DispatchFetchInit = FetchRequestInit & { cf?: DispatchFetchCf };
 
 /** The value types `get`/`getWithMetadata` can return a value as. */
 export type KVNamespaceValueType = "text" | "json" | "arrayBuffer" | "stream";
 
-/** `get(key, { type, cacheTtl })`; `cacheTtl` (≥ 30) is validated, then ignored. */
+/** `get(key, { type, cacheTtl })`; `cacheTtl` (≥ 30 s) is how long the reading location caches the answer with `kvConsistency: "eventual"` (default 60), else validated only. */
 export interface KVNamespaceGetOptions<Type> {
   type: Type;
   cacheTtl?: number;

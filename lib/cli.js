@@ -10,6 +10,7 @@ const { Miniflare, resolveNamespaces } = require("./miniflare");
 const { resolvePersist } = require("./persist");
 const { withWranglerConfig, findWranglerConfig } = require("./config");
 const { WORKER_FILES } = require("./worker");
+const { DEFAULT_LOCATION } = require("./api/consistency");
 const { addKvCommands, defaultPersistDir, showLocation, namespacesWithData } = require("./kv-commands");
 const { startKvApi } = require("./rest-api");
 const { addExploreCommand } = require("./cli/explore");
@@ -39,6 +40,7 @@ function buildProgram() {
     .option("--kv-persist [path]", "persist KV data: to .mf/kv (next to the wrangler config, else here) without a value, else to a directory, sled:<path> or redis:// URL")
     .option("--persist-to <location>", "same as --kv-persist <location> (the flag of wrangler and of `miniflare kv`)")
     .option("--local", "accepted for wrangler compatibility (everything is local)")
+    .option("--kv-consistency <mode>", "strong (default) or eventual: per-location KV caches as in production (README: Eventual consistency)")
     .option("-m, --modules", "the script is an ES module Worker (default: detected from its syntax)")
     .option("-H, --host <host>", "address to listen on", DEFAULT_HOST)
     .option("-p, --port <port>", "port to listen on (0: any free port)", parsePort, DEFAULT_PORT)
@@ -95,6 +97,7 @@ function toOptions(script, flags) {
   if (kvPersist === true) options.kvPersist = defaultPersistDir(configFileOf(flags));
   else if (kvPersist !== undefined) options.kvPersist = kvPersist;
 
+  if (flags.kvConsistency !== undefined) options.kvConsistency = flags.kvConsistency;
   if (flags.modules) options.modules = true;
   options.wranglerConfigPath = flags.wranglerConfig === undefined ? true : flags.wranglerConfig;
   if (flags.env !== undefined) options.wranglerConfigEnv = flags.env;
@@ -154,6 +157,7 @@ function inspectOptions(options) {
     scriptPath: resolved.scriptPath,
     namespaces: namespaces.length ? namespaces.join(", ") : "(none)",
     persistence: describePersistence(resolved.kvPersist),
+    eventual: resolved.kvConsistency === "eventual",
   };
 }
 
@@ -333,6 +337,7 @@ async function main(argv = process.argv) {
   const shownHost = flags.host.includes(":") ? `[${flags.host}]` : flags.host;
   log(`KV Namespaces: ${info.namespaces}`);
   log(`KV Persistence: ${info.persistence}`);
+  if (info.eventual) log(`KV Consistency: eventual (requests run in location "${DEFAULT_LOCATION}"; writes from elsewhere show after a location's cacheTtl)`);
   const note = await unservedDataNote(options, flags);
   if (note) log(note);
   if (info.scriptPath) log(`Worker: ${path.relative(process.cwd(), info.scriptPath) || info.scriptPath}`);

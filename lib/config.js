@@ -2,7 +2,7 @@
 // wrangler configuration (wrangler.toml, wrangler.json, wrangler.jsonc) →
 // Miniflare options. Read: `main`, `kv_namespaces` (binding and
 // `preview_id ?? id`, as `wrangler dev` does), `vars`, `[build.upload]
-// format`, `[miniflare] kv_persist`, and `[env.<name>]` sections. Options
+// format`, `[miniflare] kv_persist` and `kv_consistency`, and `[env.<name>]` sections. Options
 // given explicitly to Miniflare override what the file says; `vars` and the
 // `bindings` option are merged name by name, `bindings` winning (Miniflare 2's
 // order). Bindings of kinds this package does not emulate (D1, R2, Durable
@@ -172,6 +172,14 @@ function optionsFromWranglerConfig(file, envName) {
       throw new WranglerConfigError(`${where}: miniflare.kv_persist must be true, false, a path or a URL.`);
     }
   }
+  // kv_consistency = "eventual": per-location caches (lib/api/consistency.js).
+  const consistency = config.miniflare?.kv_consistency;
+  if (consistency !== undefined) {
+    if (consistency !== "strong" && consistency !== "eventual") {
+      throw new WranglerConfigError(`${where}: miniflare.kv_consistency must be "strong" or "eventual"; got ${JSON.stringify(consistency)}.`);
+    }
+    options.kvConsistency = consistency;
+  }
   return options;
 }
 
@@ -232,7 +240,7 @@ function bindingNames(value, namePath) {
   return entries.map((entry) => (isTable(entry) ? entry[first] : undefined)).filter((name) => typeof name === "string");
 }
 
-const FILE_OPTIONS = ["scriptPath", "modules", "kvNamespaces", "kvPersist"];
+const FILE_OPTIONS = ["scriptPath", "modules", "kvNamespaces", "kvPersist", "kvConsistency"];
 
 /**
  * Options with the wrangler config applied underneath them. `wranglerConfigPath`:

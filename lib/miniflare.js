@@ -11,6 +11,8 @@ const { scopeNamespaces } = require("./scope");
 const { withWranglerConfig, UNSUPPORTED_BINDINGS } = require("./config");
 const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
 const { closest } = require("./suggest");
+// kvConsistency: "eventual": per-location caches (issue 17).
+const { EventualConsistency, resolveConsistency, locationKey, locationOfRequest } = require("./api/consistency");
 const { planSeed, seeded } = require("./seed"); // kvSeed: fill namespaces from files before first use
 
 /** Every option `new Miniflare()` / `setOptions()` reads (index.d.ts documents
@@ -20,6 +22,7 @@ const KNOWN_OPTIONS = [
   "kvNamespaces",
   "kvPersist",
   "kvNamespaceScope",
+  "kvConsistency",
   "kvSeed",
   "script",
   "scriptPath",
@@ -101,8 +104,12 @@ class Miniflare {
   #location = "memory:";
   #store = null; // NativeStore, or null until a Redis store has connected
   #connecting = null; // Promise<NativeStore> while connecting to Redis
-  // binding → { ns: KVNamespace, id, native }, kept across setOptions():
-  // an object obtained once keeps working and follows its binding's storage.
+  #consistency = "strong"; // kvConsistency
+  // With "eventual": every location's caches for #store (lib/api/consistency.js).
+  #eventual = null;
+  // binding (+ "\0" + location for a pinned location) → { ns: KVNamespace,
+  // id, store, binding, location, eventual }, kept across setOptions(): an
+  // object obtained once keeps working and follows its binding's storage.
   #namespaces = new Map();
   #disposed = false;
   #workerSpec = null; // what to load, from script/scriptPath/modules/modulesRules
@@ -119,6 +126,13 @@ class Miniflare {
     const bindings = scopeNamespaces(resolveNamespaces(options.kvNamespaces), options.kvNamespaceScope);
     const plainBindings = resolvePlainBindings(options.bindings, bindings);
     const location = resolvePersist(options.kvPersist);
+    const consistency = resolveConsistency(options.kvConsistency);
+    // Caches describe one store's data: start cold with a new store or mode,
+    // else keep them (as in-memory data is kept).
+    if (consistency !== this.#consistency || location !== this.#location) {
+      this.#eventual = consistency === "eventual" ? new EventualConsistency() : null;
+      this.#consistency = consistency;
+    }
     // Keep the store (and so in-memory data) when persistence is unchanged.
     if (this.#store === null || location !== this.#location) {
       // Local stores open now (errors throw from the constructor); Redis
@@ -141,18 +155,25 @@ class Miniflare {
    * have keeps its last namespace id. Until a Redis store has connected, the
    * objects go through a PendingNamespace that connects on first call. */
   #rebindNamespaces() {
-    for (const [binding, entry] of this.#namespaces) {
-      const id = this.#bindings.get(binding) ?? entry.id;
-      const current = this.#store ?? this.#pendingFor(id);
-      if (entry.id === id && entry.store === current) continue;
-      rebindNamespace(entry.ns, this.#store === null ? current : this.#store.namespace(id));
+    for (const entry of this.#namespaces.values()) {
+      const id = this.#bindings.get(entry.binding) ?? entry.id;
+      const current = this.#store ?? this.#pendingFor(id, entry.location);
+      if (entry.id === id && entry.store === current && entry.eventual === this.#eventual) continue;
+      rebindNamespace(entry.ns, this.#store === null ? current : this.#callsFor(this.#store, id, entry.location));
       entry.id = id;
       entry.store = current;
+      entry.eventual = this.#eventual;
     }
   }
 
-  #pendingFor(id) {
-    return new PendingNamespace(() => this.#openStore().then((store) => store.namespace(id)));
+  #pendingFor(id, location) {
+    return new PendingNamespace(() => this.#openStore().then((store) => this.#callsFor(store, id, location)));
+  }
+
+  /** What a KVNamespace calls: the store's namespace, or with eventual
+   * consistency, a location's view (`location` null: the request's location). */
+  #callsFor(store, id, location) {
+    return this.#eventual === null ? store.namespace(id) : this.#eventual.calls(store, id, location);
   }
 
   /** One console.warn per instance (not per setOptions()) naming the wrangler
@@ -194,7 +215,9 @@ class Miniflare {
   }
 
   /** Sends a request to the Worker and resolves to its Response. The Response
-   * has `waitUntil()`, a promise of everything the Worker passed to ctx.waitUntil(). */
+   * has `waitUntil()`, a promise of everything the Worker passed to ctx.waitUntil().
+   * `init.cf` (Miniflare 2's option) becomes `request.cf`; with eventual
+   * consistency the request runs in the location `cf.colo`. */
   async dispatchFetch(input, init) {
     this.#checkOpen();
     const worker = await this.#loadWorker();
@@ -205,7 +228,12 @@ class Miniflare {
       const withDuplex = init?.body != null && init.duplex === undefined ? { ...init, duplex: "half" } : init;
       request = new Request(input, withDuplex);
     }
-    return worker.dispatch(request);
+    const cf = init?.cf !== undefined ? init.cf : input?.cf;
+    if (cf !== undefined && request.cf !== cf) {
+      Object.defineProperty(request, "cf", { value: cf, enumerable: true, configurable: true, writable: true });
+    }
+    if (this.#eventual === null) return worker.dispatch(request);
+    return EventualConsistency.runIn(locationOfRequest(request), () => worker.dispatch(request));
   }
 
   /** The loaded Worker's project files, for `miniflare --watch`; [] without a Worker. */
@@ -254,12 +282,19 @@ class Miniflare {
     }
   }
 
-  /** The namespace bound as `binding`; the same object on every call. */
-  async getKVNamespace(binding) {
+  /** The namespace bound as `binding`; the same object on every call.
+   * `{ location }` gives that location's view (kvConsistency: "eventual");
+   * without it, calls run in the location of the request they are made in. */
+  async getKVNamespace(binding, options) {
     this.#checkOpen();
     const name = `${binding}`;
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw new TypeError('getKVNamespace()\'s second argument must be an object such as { location: "AMS" }.');
+    }
+    const location = options?.location === undefined ? null : locationKey(options.location, "getKVNamespace()'s location");
+    const key = location === null ? name : `${name}\0${location}`;
     const id = this.#bindings.get(name);
-    if (id !== undefined && this.#namespaces.has(name)) return this.#namespaces.get(name).ns;
+    if (id !== undefined && this.#namespaces.has(key)) return this.#namespaces.get(key).ns;
     if (id === undefined) {
       const known = [...this.#bindings.keys()];
       throw new Error(
@@ -268,10 +303,10 @@ class Miniflare {
       );
     }
     const store = await this.#openStore();
-    const raced = this.#namespaces.get(name); // another call may have won the race
+    const raced = this.#namespaces.get(key); // another call may have won the race
     if (raced !== undefined) return raced.ns;
-    const ns = new KVNamespace(CONSTRUCT, store.namespace(id));
-    this.#namespaces.set(name, { ns, id, store });
+    const ns = new KVNamespace(CONSTRUCT, this.#callsFor(store, id, location));
+    this.#namespaces.set(key, { ns, id, store, binding: name, location, eventual: this.#eventual });
     return ns;
   }
 
@@ -295,6 +330,9 @@ class Miniflare {
     const store = await this.#openStore();
     if (remote) await store.pushSnapshotAsync(ids, Date.now());
     else store.pushSnapshot(ids, Date.now());
+    // Each pushed state starts settled, so what a test reads does not depend
+    // on what earlier tests left in the caches.
+    this.#eventual?.settle();
   }
 
   /** Restores the data saved by the latest `pushStorage()` and drops that
@@ -305,6 +343,15 @@ class Miniflare {
     const store = await this.#openStore();
     if (remote) await store.popSnapshotAsync(Date.now());
     else store.popSnapshot(Date.now());
+    this.#eventual?.settle(); // the restored data must not be read through stale caches
+  }
+
+  /** With kvConsistency: "eventual", forgets what every location has cached,
+   * so every next read sees the stored data (the eventual state). Nothing to
+   * do when strongly consistent. */
+  async settleKv() {
+    this.#checkOpen();
+    this.#eventual?.settle();
   }
 
   /** Applies new options. In-memory data is kept; namespaces are re-bound. */

@@ -4,12 +4,14 @@
 //! streams) live in `index.js`.
 
 mod admin;
+mod consistency;
 mod error;
 mod fastpath;
 mod namespace;
 mod remote;
 mod store;
 
+pub use consistency::{NativeLocationView, NativeLocations, NativeRemoteLocationView};
 pub use namespace::NativeNamespace;
 pub use remote::NativeRemoteNamespace;
 pub use store::NativeStore;

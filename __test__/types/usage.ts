@@ -205,3 +205,18 @@ async function workers(): Promise<void> {
   void new Miniflare({ modules: "yes" });
 }
 void workers;
+
+// Eventual consistency (issue 17): locations, cf.colo, settleKv.
+async function eventual(): Promise<void> {
+  const mf = new Miniflare({ kvNamespaces: ["NS"], kvConsistency: "eventual", modules: true, script: "" });
+  const ams = await mf.getKVNamespace("NS", { location: "AMS" });
+  await ams.put("k", "v");
+  const res = await mf.dispatchFetch("http://localhost/", { method: "GET", cf: { colo: "LHR" } });
+  void res;
+  await mf.settleKv();
+  // @ts-expect-error kvConsistency is "strong" or "eventual"
+  void new Miniflare({ kvConsistency: "eventually" });
+  // @ts-expect-error location is a string
+  void mf.getKVNamespace("NS", { location: 1 });
+}
+void eventual;
