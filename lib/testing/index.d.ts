@@ -1,5 +1,5 @@
-// Typings for `miniflare-kv/testing` (lib/testing.js).
-import type { Miniflare } from "../index";
+// Typings for `miniflare-kv/testing` (lib/testing/index.js).
+import type { Miniflare } from "../../index";
 
 /** A test framework's hook registrar (`beforeEach`, `afterEach`). */
 export type TestHook = (fn: () => Promise<void>) => unknown;

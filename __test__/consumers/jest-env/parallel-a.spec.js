@@ -1,0 +1,5 @@
+/**
+ * @jest-environment-options {"kvPersist": "./.mf/parallel-kv"}
+ */
+// Runs at the same time as parallel-b.spec.js: see parallel.js.
+require("./parallel").parallelSuite("a");
