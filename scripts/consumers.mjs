@@ -26,6 +26,12 @@ const consumers = [
       ["vitest", "run", "--pool=vmForks"], // vm contexts in child processes
     ],
   },
+  // The one-line test kit (issue 16): testEnvironment / setupFiles only.
+  { name: "jest-env", runs: [["jest", "--ci", "--maxWorkers=2"]] },
+  {
+    name: "vitest-env",
+    runs: ["forks", "threads", "vmThreads", "vmForks"].map((pool) => ["vitest", "run", `--pool=${pool}`]),
+  },
 ];
 
 if (!readdirSync(root).some((file) => file.endsWith(".node"))) {

@@ -42,7 +42,7 @@ function addDescribeFrames(suite) {
   }
 }
 
-aroundAll(async (runSuite, _context, file) => {
+aroundAll(async (runSuite, {}, file) => {
   try {
     addDescribeFrames(file);
     await kit.frame(runSuite);
@@ -52,8 +52,8 @@ aroundAll(async (runSuite, _context, file) => {
   }
 });
 
-aroundEach(async (runTest, context) => {
-  if (context.task.concurrent === true) return runTest();
+aroundEach(async (runTest, { task }) => {
+  if (task.concurrent === true) return runTest();
   return kit.frame(runTest);
 });
 
