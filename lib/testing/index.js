@@ -30,17 +30,23 @@ function getMiniflare() {
  * `new Miniflare()` takes, plus kvSeed), isolated as the Jest environment
  * isolates: the file's and the enclosing `kv.describe` blocks' `before`
  * hooks' writes are kept, each test's are undone. Call it at the top of the
- * file, before your own hooks. `hooks` defaults to node:test's.
+ * file, before your own hooks; a root-level `before` hook of yours that uses
+ * KV starts with `await kv.ready`. `hooks` defaults to node:test's.
  */
 function useMiniflareKv(options = {}, hooks = require("node:test")) {
   const { before, after, beforeEach, afterEach, describe } = hooks;
   const { Miniflare } = require("../miniflare");
   const kit = new TestKit(Miniflare, options);
-  before(async () => {
-    await kit.open();
+  // Opened (and the file's frame pushed) from the start rather than in a
+  // `before` hook: Node 20 starts a file's root-level before hooks without
+  // waiting for the previous one, so a user's hook could run first. Such a
+  // hook awaits `kv.ready`; tests and describe blocks wait for it anyway.
+  const ready = kit.open().then(async () => {
     installKit(globalThis, kit);
     await kit.push();
   });
+  ready.catch(() => {}); // reported by the before hook below, not as unhandled
+  before(() => ready);
   // node:test runs `after` hooks in registration order, so this one runs
   // before after hooks registered later in the file: KV is closed by then.
   after(async () => {
@@ -66,6 +72,7 @@ function useMiniflareKv(options = {}, hooks = require("node:test")) {
   }
 
   return {
+    ready,
     getMiniflareBindings: () => kit.bindings,
     getMiniflare: () => kit.miniflare,
     describe: isolatedDescribe,

@@ -81,12 +81,14 @@ class TestKit {
   }
 
   get miniflare() {
-    if (this.#mf === null) throw new Error("The miniflare-kv test kit is not open yet (it opens before the first test file's code runs).");
+    if (this.#mf === null || this.#bindings === null) {
+      throw new Error("The miniflare-kv test kit is not open yet (node:test: await kv.ready in a root-level before hook).");
+    }
     return this.#mf;
   }
 
   get bindings() {
-    if (this.#bindings === null) this.miniflare; // throws the "not open" error
+    this.miniflare; // throws while not open
     return this.#bindings;
   }
 
