@@ -19,8 +19,8 @@ const { Miniflare } = require(entry);
 const packageJson = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), "package.json"), "utf8"));
 export const version = `${packageJson.name} ${packageJson.version} (${path.dirname(entry)})`;
 
-export async function openOurs(kvPersist) {
-  const mf = new Miniflare({ kvNamespaces: ["NS"], kvPersist });
+export async function openOurs(kvPersist, options = {}) {
+  const mf = new Miniflare({ kvNamespaces: ["NS"], kvPersist, ...options });
   const ns = await mf.getKVNamespace("NS");
   return { ns, close: () => mf.dispose() };
 }
