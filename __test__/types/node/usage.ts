@@ -2,7 +2,7 @@
 // index.d.ts and lib/testing.d.ts with @types/node and no DOM lib.
 import { Miniflare, startKvApi } from "miniflare-kv";
 import type { DispatchFetchResponse, KVNamespace } from "miniflare-kv";
-import { useIsolatedStorage, testWorkerScope } from "miniflare-kv/testing";
+import { useIsolatedStorage, testWorkerScope, createKVNamespace, disposeKVNamespace, KVNamespace as StandaloneKVNamespace, MemoryStorage, getMiniflareBindings, getMiniflare, useMiniflareKv } from "miniflare-kv/testing";
 import { Readable } from "node:stream";
 
 async function main(): Promise<void> {
@@ -28,3 +28,18 @@ async function main(): Promise<void> {
   await mf.dispose();
 }
 void main;
+
+// The test kit (issue 16).
+async function testKit(): Promise<void> {
+  const standalone: KVNamespace = createKVNamespace({ kvPersist: "./data", id: "NS" });
+  disposeKVNamespace(standalone);
+  const compat: KVNamespace = new StandaloneKVNamespace(new MemoryStorage());
+  await compat.put("k", "v");
+  const { NS } = getMiniflareBindings<{ NS: KVNamespace }>();
+  await NS.get("k");
+  await getMiniflare().dispatchFetch("http://localhost/");
+  const kv = useMiniflareKv({ kvNamespaces: ["NS"], kvSeed: { NS: "fixtures/ns.json" } });
+  await kv.ready;
+  kv.describe("block", () => {});
+}
+void testKit;
