@@ -516,7 +516,7 @@ function buildNamespaceView(ns) {
     if (opened !== key) return;
     const entry = { name: key, bytes: value.bytes, expiration: value.expiration, metadata };
     panel.replaceChildren(...keyDetails(state, entry, (url) => (imageUrl = url)));
-    panel.focus();
+    panel.focus({ preventScroll: true });
   }
 
   function leaveKey() {
