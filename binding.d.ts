@@ -22,9 +22,9 @@ export declare class NativeLocations {
 
 /** A local store's namespace seen from one location (answers synchronously). */
 export declare class NativeLocationView {
-  getText(key: string, cacheTtl: number | undefined | null, now: number): string | null
+  /** A slot number for `viewGetText` / `viewGetWithMetadata`. */
+  fastHandle(): number
   getBytes(key: string, cacheTtl: number | undefined | null, now: number): ArrayBuffer | null
-  getWithMetadata(key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): NativeEntry | null
   getBulk(keys: Array<string>, valueType: string, withMetadata: boolean, cacheTtl: number | undefined | null, now: number): NativeBulk
   put(key: string, value: string | Uint8Array, expiration: number | undefined | null, expirationTtl: number | undefined | null, metadataJson: string | undefined | null, metadataUnserialisable: boolean, now: number): void
   delete(key: string, now: number): void
@@ -181,3 +181,7 @@ export declare function nsPut(handle: number, key: string, value: string | Uint8
  * bulk request (10,000 entries, 100 MB).
  */
 export declare function splitBulkRequest(text: string): Array<NativeBulkBatch>
+
+export declare function viewGetText(handle: number, key: string, cacheTtl: number | undefined | null, now: number): string | null
+
+export declare function viewGetWithMetadata(handle: number, key: string, asText: boolean, cacheTtl: number | undefined | null, now: number): NativeEntry | null

@@ -847,3 +847,5 @@ module.exports.nsGetWithMetadata = nativeBinding.nsGetWithMetadata
 module.exports.nsList = nativeBinding.nsList
 module.exports.nsPut = nativeBinding.nsPut
 module.exports.splitBulkRequest = nativeBinding.splitBulkRequest
+module.exports.viewGetText = nativeBinding.viewGetText
+module.exports.viewGetWithMetadata = nativeBinding.viewGetWithMetadata

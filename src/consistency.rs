@@ -5,6 +5,7 @@
 //! (plus `now` on `delete`); all KV rules are in kv-core, this only converts.
 //! Nothing here is on the strongly consistent path (src/fastpath.rs).
 
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use kv_core::consistency::{LocationCache, Locations};
@@ -14,7 +15,7 @@ use napi::{Env, JsString};
 use napi_derive::napi;
 
 use crate::error::{disposed, IntoNapi};
-use crate::fastpath::NativeEntry;
+use crate::fastpath::{js_text, read_key, NativeEntry};
 use crate::namespace::{text, value_bytes, NativeBulk, NativeListPage};
 use crate::remote::NativeRemoteEntry;
 use crate::store::{Backend, LocalKv, NativeStore, RemoteKv, SharedBackend};
@@ -56,7 +57,7 @@ impl NativeLocations {
         Ok(if remote {
             Either::B(NativeRemoteLocationView { backend, id, cache })
         } else {
-            Either::A(NativeLocationView { backend, id, cache })
+            Either::A(NativeLocationView { backend, id, cache, fast_handle: Cell::new(None) })
         })
     }
 
@@ -67,19 +68,90 @@ impl NativeLocations {
     }
 }
 
-fn js_text<'env>(env: &'env Env, bytes: &[u8]) -> napi::Result<JsString<'env>> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => env.create_string(s),
-        Err(_) => env.create_string(String::from_utf8_lossy(bytes)),
-    }
-}
-
 /// A local store's namespace seen from one location (answers synchronously).
 #[napi]
 pub struct NativeLocationView {
     backend: SharedBackend,
     id: String,
     cache: Arc<LocationCache>,
+    /// This view's slot in `VIEWS`, once `fastHandle()` was called.
+    fast_handle: Cell<Option<u32>>,
+}
+
+impl Drop for NativeLocationView {
+    fn drop(&mut self) {
+        if let Some(handle) = self.fast_handle.get() {
+            // try_with/try_borrow_mut: see fastpath::release.
+            let _ = VIEWS.try_with(|slots| {
+                if let Ok(mut slots) = slots.try_borrow_mut() {
+                    if let Some(slot) = slots.get_mut(handle as usize) {
+                        *slot = None;
+                    }
+                }
+            });
+        }
+    }
+}
+
+type ViewSlot = (SharedBackend, String, Arc<LocationCache>);
+
+thread_local! {
+    // The reads `get` (text) and `getWithMetadata` are free functions keyed
+    // by a slot number, as in fastpath.rs (a `&self` call costs ~250 ns more,
+    // and the key is read into a stack buffer). A slot lives as long as its
+    // NativeLocationView, which the JavaScript LocationCalls holding the
+    // number also holds.
+    static VIEWS: RefCell<Vec<Option<ViewSlot>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_view<T>(handle: u32, f: impl FnOnce(&LocalKv, &str, &LocationCache) -> napi::Result<T>) -> napi::Result<T> {
+    VIEWS.with(|slots| {
+        let slots = slots.borrow();
+        let Some(Some((backend, id, cache))) = slots.get(handle as usize) else { return Err(disposed()) };
+        let guard = backend.read();
+        let result = match guard.as_deref() {
+            Ok(Some(Backend::Local(kv))) => f(kv, id, cache),
+            _ => Err(disposed()),
+        };
+        result
+    })
+}
+
+#[napi(catch_unwind)]
+pub fn view_get_text<'env>(
+    env: &'env Env,
+    handle: u32,
+    key: JsString,
+    cache_ttl: Option<i32>,
+    now: f64,
+) -> napi::Result<Option<JsString<'env>>> {
+    let mut buf = [0u8; 2048];
+    let key = read_key(env, key, &mut buf)?;
+    let entry = with_view(handle, |kv, id, cache| cache.get(kv, id, &key, cache_ttl, Now(now)).napi())?;
+    entry.map(|e| js_text(env, &e.value)).transpose()
+}
+
+#[napi(catch_unwind)]
+pub fn view_get_with_metadata<'env>(
+    env: &'env Env,
+    handle: u32,
+    key: JsString,
+    as_text: bool,
+    cache_ttl: Option<i32>,
+    now: f64,
+) -> napi::Result<Option<NativeEntry<'env>>> {
+    let mut buf = [0u8; 2048];
+    let key = read_key(env, key, &mut buf)?;
+    let Some(entry) = with_view(handle, |kv, id, cache| cache.get(kv, id, &key, cache_ttl, Now(now)).napi())? else {
+        return Ok(None);
+    };
+    let value = if as_text {
+        Either::A(js_text(env, &entry.value)?)
+    } else {
+        Either::B(ArrayBuffer::copy_from(env, &entry.value)?)
+    };
+    let metadata = entry.metadata.as_deref().map(|m| env.create_string(m)).transpose()?;
+    Ok(Some(NativeEntry { value, metadata }))
 }
 
 impl NativeLocationView {
@@ -97,15 +169,24 @@ impl NativeLocationView {
 
 #[napi]
 impl NativeLocationView {
-    #[napi(catch_unwind)]
-    pub fn get_text<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        cache_ttl: Option<i32>,
-        now: f64,
-    ) -> napi::Result<Option<JsString<'env>>> {
-        self.entry(&key, cache_ttl, now)?.map(|e| js_text(env, &e.value)).transpose()
+    /// A slot number for `viewGetText` / `viewGetWithMetadata`.
+    #[napi]
+    pub fn fast_handle(&self) -> u32 {
+        if let Some(handle) = self.fast_handle.get() {
+            return handle;
+        }
+        let slot = (self.backend.clone(), self.id.clone(), self.cache.clone());
+        let handle = VIEWS.with(|slots| {
+            let mut slots = slots.borrow_mut();
+            if let Some(free) = slots.iter().position(Option::is_none) {
+                slots[free] = Some(slot);
+                return free as u32;
+            }
+            slots.push(Some(slot));
+            (slots.len() - 1) as u32
+        });
+        self.fast_handle.set(Some(handle));
+        handle
     }
 
     #[napi(catch_unwind)]
@@ -117,25 +198,6 @@ impl NativeLocationView {
         now: f64,
     ) -> napi::Result<Option<ArrayBuffer<'env>>> {
         self.entry(&key, cache_ttl, now)?.map(|e| ArrayBuffer::copy_from(env, &e.value)).transpose()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn get_with_metadata<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        as_text: bool,
-        cache_ttl: Option<i32>,
-        now: f64,
-    ) -> napi::Result<Option<NativeEntry<'env>>> {
-        let Some(entry) = self.entry(&key, cache_ttl, now)? else { return Ok(None) };
-        let value = if as_text {
-            Either::A(js_text(env, &entry.value)?)
-        } else {
-            Either::B(ArrayBuffer::copy_from(env, &entry.value)?)
-        };
-        let metadata = entry.metadata.as_deref().map(|m| env.create_string(m)).transpose()?;
-        Ok(Some(NativeEntry { value, metadata }))
     }
 
     #[napi(catch_unwind)]

@@ -70,7 +70,7 @@ fn with_local<T>(handle: u32, f: impl FnOnce(&LocalKv, &str) -> Result<T>) -> Re
 /// Node writes whole characters only, so a string that did not fit can stop
 /// up to 3 bytes short of the buffer's 2047 usable bytes: a length that close
 /// to the end may be a cut, and only a shorter one is surely the whole key.
-fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow<'a, str>> {
+pub(crate) fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow<'a, str>> {
     let mut len = 0usize;
     let status =
         unsafe { sys::napi_get_value_string_utf8(env.raw(), key.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut len) };
@@ -86,7 +86,7 @@ fn read_key<'a>(env: &Env, key: JsString, buf: &'a mut [u8; 2048]) -> Result<Cow
     }
 }
 
-fn js_text<'env>(env: &'env Env, bytes: &[u8]) -> Result<JsString<'env>> {
+pub(crate) fn js_text<'env>(env: &'env Env, bytes: &[u8]) -> Result<JsString<'env>> {
     match std::str::from_utf8(bytes) {
         Ok(s) => env.create_string(s),
         Err(_) => env.create_string(String::from_utf8_lossy(bytes)),

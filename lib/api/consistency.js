@@ -8,7 +8,7 @@
 // consistent ones. With the default, "strong", nothing here is used.
 
 const { AsyncLocalStorage } = require("node:async_hooks");
-const { NativeLocations } = require("../native");
+const { NativeLocations, viewGetText, viewGetWithMetadata } = require("../native");
 const { closest } = require("../suggest");
 
 const CONSISTENCY_MODES = ["strong", "eventual"];
@@ -81,6 +81,24 @@ class LocationCalls {
   }
 }
 
+/** A local store's view: text and metadata reads go to free functions keyed
+ * by a number (src/consistency.rs), as the strong path's do (fastpath.rs). */
+class LocalLocationCalls extends LocationCalls {
+  #handle;
+  constructor(view) {
+    super(view);
+    this.#handle = view.fastHandle();
+  }
+  getText(key, cacheTtl, now) {
+    return viewGetText(this.#handle, key, cacheTtl, now);
+  }
+  getWithMetadata(key, asText, cacheTtl, now) {
+    return viewGetWithMetadata(this.#handle, key, asText, cacheTtl, now);
+  }
+}
+
+const locationCalls = (view) => (typeof view.fastHandle === "function" ? new LocalLocationCalls(view) : new LocationCalls(view));
+
 /** A binding's own object (`getKVNamespace(binding)`, a Worker's `env`):
  * each call runs in the location of the request it is made in. */
 class RequestLocationCalls {
@@ -91,11 +109,11 @@ class RequestLocationCalls {
   #here() {
     return this.#viewAt(requestLocation.getStore() ?? DEFAULT_KEY);
   }
-  getText(...args) {
-    return this.#here().getText(...args);
+  getText(key, cacheTtl, now) {
+    return this.#here().getText(key, cacheTtl, now);
   }
-  getWithMetadata(...args) {
-    return this.#here().getWithMetadata(...args);
+  getWithMetadata(key, asText, cacheTtl, now) {
+    return this.#here().getWithMetadata(key, asText, cacheTtl, now);
   }
   getBytes(...args) {
     return this.#here().getBytes(...args);
@@ -121,12 +139,12 @@ class EventualConsistency {
   /** The calls object for namespace `id` of `store`: pinned to `location`
    * (a location key), or with `null`, following the current request. */
   calls(store, id, location) {
-    if (location !== null) return new LocationCalls(this.#locations.view(store, id, location));
+    if (location !== null) return locationCalls(this.#locations.view(store, id, location));
     const views = new Map();
     return new RequestLocationCalls((key) => {
       let calls = views.get(key);
       if (calls === undefined) {
-        calls = new LocationCalls(this.#locations.view(store, id, key));
+        calls = locationCalls(this.#locations.view(store, id, key));
         views.set(key, calls);
       }
       return calls;
