@@ -2,18 +2,17 @@
 // The `miniflare` command: serves a Worker over HTTP with KV bindings.
 
 const fs = require("node:fs");
-const http = require("node:http");
 const path = require("node:path");
-const { Readable } = require("node:stream");
 const { Command, InvalidArgumentError, Option } = require("commander");
-const { Miniflare, resolveNamespaces } = require("./miniflare");
 const { resolvePersist } = require("./persist");
 const { withWranglerConfig, findWranglerConfig } = require("./config");
-const { WORKER_FILES } = require("./worker");
-const { DEFAULT_LOCATION } = require("./api/consistency");
 const { addKvCommands, defaultPersistDir, showLocation, namespacesWithData } = require("./kv-commands");
-const { startKvApi } = require("./rest-api");
 const { addExploreCommand } = require("./cli/explore");
+// What only the server needs (node:http, the Miniflare class with the Worker
+// loader, the REST API) is required where it is used: each `miniflare kv …`
+// command is a fresh process, and loading those would cost it tens of
+// milliseconds (issue 13: ≥ 10× faster than `wrangler kv`; bench/RESULTS.md).
+const resolveNamespaces = (...args) => require("./miniflare").resolveNamespaces(...args);
 
 const DEFAULT_PORT = 8787;
 const DEFAULT_HOST = "127.0.0.1";
@@ -170,7 +169,7 @@ function toRequest(req, origin) {
   return new Request(url, {
     method: req.method,
     headers,
-    body: hasBody ? Readable.toWeb(req) : undefined,
+    body: hasBody ? require("node:stream").Readable.toWeb(req) : undefined,
     duplex: hasBody ? "half" : undefined,
   });
 }
@@ -225,6 +224,7 @@ async function main(argv = process.argv) {
     if (flags.apiToken === "" && program.getOptionValueSource("apiToken") === "env") delete flags.apiToken;
     options = toOptions(program.args[0], flags);
     info = inspectOptions(options);
+    const { Miniflare } = require("./miniflare");
     mf = new Miniflare(options);
   } catch (error) {
     console.error(`miniflare: ${error.message}`);
@@ -245,7 +245,7 @@ async function main(argv = process.argv) {
   // waits for them before closing storage.
   const inFlight = new Set();
   let stopping = false;
-  const server = http.createServer((req, res) => {
+  const server = require("node:http").createServer((req, res) => {
     const answered = answer(req, res);
     inFlight.add(answered);
     answered.finally(() => inFlight.delete(answered));
@@ -324,7 +324,7 @@ async function main(argv = process.argv) {
   // The KV REST API serves this instance's data (even in memory).
   if (flags.apiPort !== undefined) {
     try {
-      api = await startKvApi(mf, { port: flags.apiPort, host: flags.host, apiToken: flags.apiToken });
+      api = await require("./rest-api").startKvApi(mf, { port: flags.apiPort, host: flags.host, apiToken: flags.apiToken });
     } catch (error) {
       console.error(`miniflare: cannot serve the KV API on ${flags.host}:${flags.apiPort}: ${error.message}`);
       server.close();
@@ -337,7 +337,7 @@ async function main(argv = process.argv) {
   const shownHost = flags.host.includes(":") ? `[${flags.host}]` : flags.host;
   log(`KV Namespaces: ${info.namespaces}`);
   log(`KV Persistence: ${info.persistence}`);
-  if (info.eventual) log(`KV Consistency: eventual (requests run in location "${DEFAULT_LOCATION}"; writes from elsewhere show after a location's cacheTtl)`);
+  if (info.eventual) log(`KV Consistency: eventual (requests run in location "${require("./api/consistency").DEFAULT_LOCATION}"; writes from elsewhere show after a location's cacheTtl)`);
   const note = await unservedDataNote(options, flags);
   if (note) log(note);
   if (info.scriptPath) log(`Worker: ${path.relative(process.cwd(), info.scriptPath) || info.scriptPath}`);
@@ -372,7 +372,7 @@ async function startWatching(mf, options, log) {
   async function filesToWatch() {
     const files = new Set();
     try {
-      for (const file of await mf[WORKER_FILES]()) files.add(file);
+      for (const file of await mf[require("./worker").WORKER_FILES]()) files.add(file);
     } catch {
       // The Worker failed to load: watch its entry so fixing it reloads.
       const entry = withWranglerConfig(options).scriptPath;

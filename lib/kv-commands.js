@@ -17,7 +17,6 @@
 
 const fs = require("node:fs");
 const path = require("node:path");
-const readline = require("node:readline");
 const { InvalidArgumentError } = require("commander");
 const { NativeStore, splitBulkRequest } = require("../binding");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
@@ -267,6 +266,7 @@ function readFileOrFail(file, encoding) {
 /** Asks on a terminal; elsewhere (scripts, CI) the answer is yes, as in wrangler. */
 async function confirm(question) {
   if (!process.stdin.isTTY) return true;
+  const readline = require("node:readline"); // here, not at the top: only prompts need it
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await new Promise((resolve) => rl.question(`${question} (y/N) `, resolve));

@@ -24,7 +24,6 @@
 // import there (earlier batches stay written) with its line number.
 
 const fs = require("node:fs");
-const readline = require("node:readline");
 const { once } = require("node:events");
 const { KVNamespace, CONSTRUCT } = require("./namespace");
 
@@ -169,6 +168,7 @@ async function importCommand(file, flags) {
     const fromStdin = file === undefined || file === "-";
     const input = fromStdin ? process.stdin : fs.createReadStream(file);
     const where = fromStdin ? "stdin" : file;
+    const readline = require("node:readline"); // here, not at the top: only import needs it
     const lines = readline.createInterface({ input, crlfDelay: Infinity });
     const { written, skipped } = await importLines(lines, { store, target, where });
     const note = skipped ? ` (${skipped} skipped: expired or expiring within ${MIN_EXPIRATION_AHEAD} s)` : "";

@@ -5,7 +5,6 @@
 
 const { spawn } = require("node:child_process");
 const { InvalidArgumentError, Option } = require("commander");
-const { startKvApi } = require("../rest-api");
 const { loadConfig, persistLocation, configEntries, showLocation, KvCommandError } = require("../kv-commands");
 
 const DEFAULT_PORT = 8788;
@@ -49,6 +48,8 @@ async function explore(flags, state) {
   let api;
   try {
     // startKvApi takes kvPersist values: a directory as its (absolute) path.
+    // Required here, not at the top: no other command needs the HTTP server.
+    const { startKvApi } = require("../rest-api");
     api = await startKvApi(location.startsWith("dir:") ? location.slice(4) : location, {
       port: flags.port,
       host: flags.host,

@@ -478,3 +478,34 @@ fn snapshots_restore_the_store() {
     assert_eq!(get(&kv, NS, "change", NOW).as_deref(), Some("old"));
     assert_eq!(blob_files(state.path(), NS).len(), 2);
 }
+
+#[test]
+fn closing_leaves_a_small_wal_and_checkpoints_a_large_one() {
+    let state = TempDir::new("wal");
+    let wal = || {
+        let mut path = database(state.path(), NS).into_os_string();
+        path.push("-wal");
+        PathBuf::from(path)
+    };
+    // A small WAL stays (no checkpoint and its fsyncs at every close), and
+    // another SQLite reads the write from it.
+    {
+        let kv = Kv::new(WranglerStorage::open(state.path()).unwrap());
+        put(&kv, NS, "small", "v");
+    }
+    assert!(wal().exists(), "a small WAL is left, as workerd leaves it");
+    assert_eq!(rows(state.path(), NS).len(), 1);
+    // A WAL over 1 MiB is folded into the database when the last connection
+    // closes, so the next process does not read all of it to open.
+    {
+        let kv = Kv::new(WranglerStorage::open(state.path()).unwrap());
+        for i in 0..300 {
+            put(&kv, NS, &format!("{i:04}{}", "k".repeat(500)), "v");
+        }
+        let wal_len = std::fs::metadata(wal()).unwrap().len();
+        assert!(wal_len > 1 << 20, "the writes made a WAL over 1 MiB ({wal_len} bytes)");
+    }
+    assert!(!wal().exists(), "the large WAL was checkpointed and removed at close");
+    let kv = Kv::new(WranglerStorage::open(state.path()).unwrap());
+    assert_eq!(list_all(&kv, NS, None, 1000, NOW).len(), 301, "every write survived");
+}

@@ -41,6 +41,9 @@
 //!
 //! Durability: as the directory backend, safe against a process crash, not
 //! fsync-durable (`synchronous = NORMAL` in WAL mode, blobs not fsynced).
+//! Closing leaves a WAL under 1 MiB next to the database, as workerd does
+//! (see `WAL_KEPT_AT_CLOSE`): recent writes are in that file until a
+//! checkpoint, so copy a database together with its `-wal` (or the folder).
 //!
 //! # Other processes
 //!
@@ -80,6 +83,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -129,6 +133,26 @@ struct NamespaceDb {
     path: PathBuf,
     /// Whether `_mf_entries` exists (checked to have the known columns).
     has_table: bool,
+}
+
+/// The WAL size above which closing the last connection checkpoints it into
+/// the database (SQLite's default) instead of leaving it: the first open in
+/// a process reads the whole WAL to rebuild its index (0.4–1.2 ms per MiB
+/// measured here, bench/RESULTS.md), so a WAL kept below 1 MiB keeps open →
+/// first get near 1 ms, while a checkpoint (two fsyncs) is paid at most once
+/// per ~250 pages written.
+const WAL_KEPT_AT_CLOSE: u64 = 1 << 20;
+
+impl Drop for NamespaceDb {
+    fn drop(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if fs::metadata(&wal).is_ok_and(|wal| wal.len() > WAL_KEPT_AT_CLOSE) {
+            // SQLite checkpoints at close only when no other connection (workerd,
+            // wrangler) has the database open, so this never waits for them.
+            let _ = self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false);
+        }
+    }
 }
 
 /// A row of `_mf_entries`, without the key.
@@ -506,6 +530,15 @@ fn open_database(path: &Path, create: bool) -> Result<NamespaceDb> {
     }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_error(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sqlite_error(path, e))?;
+    // Leave a small WAL in place at close, as workerd does, instead of folding
+    // it into the database: that checkpoint costs two fsyncs per close, and the
+    // next process's first write would then start a new WAL (two more). Each
+    // `miniflare kv` command and each short-lived test opens and closes a
+    // store, so this was most of their time (bench/RESULTS.md, wrangler
+    // section). Nothing is at risk: the WAL is part of the database for every
+    // SQLite that opens it. A large WAL is still checkpointed at close (see
+    // `Drop for NamespaceDb`).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(|e| sqlite_error(path, e))?;
     // Connection-local: commits need no fsync in WAL mode.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sqlite_error(path, e))?;
     // Reading the schema is the first access: a file that is not a database fails here.
