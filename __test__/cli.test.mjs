@@ -433,3 +433,16 @@ describe("the banner points at data the server does not read", () => {
     assert.equal((await served.interrupt()).code, 0);
   });
 });
+
+describe("output into a closed pipe", () => {
+  test("`miniflare --help | head -1`: the reader closing early is not an error", TIMEOUT, async () => {
+    const child = spawn(process.execPath, [BIN, "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    // Like `head -1`: read one chunk, then close our end before the rest is written.
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on("close", (c) => resolve(c)));
+    assert.equal(code, 0, `exit code 0, stderr:\n${stderr}`);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  });
+});
