@@ -76,12 +76,25 @@ function restClient(api) {
 }
 
 /** A page on the explorer, watching the console, errors and every request. */
-async function openPage(api) {
+async function openPage(api, url = api.explorerUrl) {
   const page = await context.newPage();
-  const origin = new URL(api.explorerUrl).origin;
-  const problems = { console: [], foreign: [], pages: [] };
+  const problems = watch(page, new URL(api.explorerUrl).origin);
+  await page.goto(url);
+  await page.waitForSelector("html[data-ready]");
+  return { page, problems };
+}
+
+/** Records the console errors, failed responses and requests of a page. */
+function watch(page, origin) {
+  const problems = { console: [], foreign: [], pages: [], failed: [] };
   page.on("console", (message) => {
     if (message.type() === "error") problems.console.push(message.text());
+  });
+  // Chromium logs "Failed to load resource" for every 4xx/5xx answer: each
+  // such console line must be accounted for by one of these (see
+  // onlyNetworkErrors).
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.failed.push(`${response.status()} ${new URL(response.url()).pathname}`);
   });
   page.on("pageerror", (error) => problems.console.push(`pageerror: ${error.message}`));
   page.on("request", (request) => {
@@ -91,9 +104,17 @@ async function openPage(api) {
     const keys = /\/keys\?(.*)$/.exec(url);
     if (keys) problems.pages.push(Number(new URLSearchParams(keys[1]).get("limit")));
   });
-  await page.goto(api.explorerUrl);
-  await page.waitForSelector("html[data-ready]");
-  return { page, problems };
+  return problems;
+}
+
+/** The console lines Chromium writes for these failed responses, and only them. */
+function onlyNetworkErrors(problems) {
+  const reason = { 400: "Bad Request", 403: "Forbidden", 404: "Not Found" };
+  const expected = problems.failed.map((line) => {
+    const status = Number(line.slice(0, 3));
+    return `Failed to load resource: the server responded with a status of ${status} (${reason[status] ?? "?"})`;
+  });
+  assert.deepEqual([...problems.console].sort(), expected.sort(), `failed responses: ${problems.failed.join(", ")}`);
 }
 
 const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name) });
@@ -307,14 +328,29 @@ describe("explorer with a required token", () => {
       assert.deepEqual(problems.console, []);
 
       // A new tab without the fragment: the API refuses, the page asks for the token.
+      // The refused requests are the only console errors (Chromium's line per 403).
       const bare = await context.newPage();
+      const bareProblems = watch(bare, new URL(api.explorerUrl).origin);
       await bare.goto(api.explorerUrl.replace(/#.*$/, ""));
       const dialog = bare.getByRole("dialog", { name: "API token needed" });
       await dialog.waitFor();
       await dialog.getByLabel("API token").fill("page-token-123");
       await dialog.getByRole("button", { name: "Use token" }).click();
       await bare.getByRole("link", { name: "SECRET" }).waitFor();
+      assert.ok(bareProblems.failed.length > 0 && bareProblems.failed.every((line) => line.startsWith("403 ")), bareProblems.failed.join(", "));
+      onlyNetworkErrors(bareProblems);
+      assert.deepEqual(bareProblems.foreign, []);
       await bare.close();
+
+      // A deep link opened without the token asks too, then shows the key.
+      const deep = await context.newPage();
+      const deepProblems = watch(deep, new URL(api.explorerUrl).origin);
+      await deep.goto(`http://127.0.0.1:${api.port}/namespaces/SECRET?key=k`);
+      await deep.getByRole("dialog", { name: "API token needed" }).getByLabel("API token").fill("page-token-123");
+      await deep.getByRole("dialog", { name: "API token needed" }).getByRole("button", { name: "Use token" }).click();
+      await deep.locator(".key-panel").getByRole("heading", { name: "k", exact: true }).waitFor();
+      onlyNetworkErrors(deepProblems);
+      await deep.close();
     } finally {
       await page.close();
       await api.close();
@@ -355,3 +391,208 @@ describe("miniflare kv explore", () => {
     assert.equal(await exited, 0, stderr);
   });
 });
+
+describe("explorer on stale links", () => {
+  test("a link to a deleted key or namespace says so; the only console errors are Chromium's lines for those 404s", TIMEOUT, async () => {
+    const dir = path.join(tmp("stale"), "kv");
+    const writer = new Miniflare({ kvNamespaces: ["NS"], kvPersist: dir });
+    await (await writer.getKVNamespace("NS")).put("kept", "v");
+    await writer.dispose();
+    const api = await startKvApi(dir);
+    const origin = new URL(api.explorerUrl).origin;
+    const { page, problems } = await openPage(api, `${origin}/namespaces/NS?key=missing`);
+    try {
+      const panel = page.locator(".key-panel");
+      await panel.getByRole("heading", { name: "missing" }).waitFor();
+      await panel.getByRole("alert").waitFor();
+      assert.match(await panel.getByRole("alert").innerText(), /not found/i);
+      await page.getByRole("link", { name: "kept" }).waitFor(); // the namespace view still works
+      // The value and the metadata are asked for side by side: two 404s.
+      assert.deepEqual(problems.failed.map((line) => line.replace(/\/accounts\/[^/]+\//, "/accounts/…/")).sort(), [
+        "404 /client/v4/accounts/…/storage/kv/namespaces/NS/metadata/missing",
+        "404 /client/v4/accounts/…/storage/kv/namespaces/NS/values/missing",
+      ]);
+      onlyNetworkErrors(problems);
+      await panel.getByRole("button", { name: "Close" }).click();
+      await page.waitForURL(`${origin}/namespaces/NS`);
+
+      await page.goto(`${origin}/namespaces/gone?key=missing`);
+      await page.getByRole("alert").getByText('KV namespace "gone" not found.').waitFor();
+      await page.getByRole("link", { name: "All namespaces" }).waitFor();
+      onlyNetworkErrors(problems);
+      assert.equal(problems.failed.length, 3);
+      assert.deepEqual(problems.foreign, []);
+    } finally {
+      await page.close();
+      await api.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------- wrangler:
+
+const WRANGLER = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "node_modules", ".bin", "wrangler");
+
+/** The real wrangler 4 CLI (a devDependency), local mode, in `project`. */
+async function wrangler(project, ...args) {
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
+    execFile(WRANGLER, args, { cwd: project, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, timeout: 120_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`wrangler ${args.join(" ")}: ${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout.trim()),
+    );
+  });
+}
+
+describe("explorer on a wrangler: store (wrangler 4's .wrangler/state)", () => {
+  let project;
+  let state;
+  let api;
+  let page;
+  let problems;
+  before(async () => {
+    project = tmp("wrangler-project");
+    state = path.join(project, ".wrangler", "state");
+    writeFileSync(
+      path.join(project, "wrangler.jsonc"),
+      JSON.stringify({ name: "app", main: "worker.js", compatibility_date: "2025-01-01", kv_namespaces: [{ binding: "CACHE", id: "cache-id-123" }] }),
+    );
+    writeFileSync(path.join(project, "worker.js"), "export default { fetch: () => new Response('ok') };\n");
+    // Data wrangler itself wrote (its Miniflare 4 SQLite + blob layout).
+    await wrangler(project, "kv", "key", "put", "--local", "--persist-to", state, "--binding", "CACHE", "greeting", "hello from wrangler");
+    await wrangler(project, "kv", "key", "put", "--local", "--persist-to", state, "--namespace-id", "other-ns-456", "profile", '{"name":"Ada"}', "--metadata", '{"by":"wrangler"}');
+    api = await startKvApi(`wrangler:${state}`, { bindings: new Map([["CACHE", "cache-id-123"]]) });
+    // And a namespace made through our own API on the same store.
+    const base = `${api.url}/accounts/any/storage/kv/namespaces`;
+    const made = await (await fetch(base, { method: "POST", body: JSON.stringify({ title: "made-by-api" }) })).json();
+    assert.ok(made.success, JSON.stringify(made));
+    await fetch(`${base}/${made.result.id}/values/k`, { method: "PUT", body: "api value" });
+    // A second key next to wrangler's (deleting the only key of a namespace
+    // that was never registered makes the namespace itself disappear).
+    await fetch(`${base}/other-ns-456/values/second`, { method: "PUT", body: "written through our API" });
+    ({ page, problems } = await openPage(api));
+  });
+  after(async () => {
+    await page?.close();
+    await api?.close();
+  });
+
+  test("lists wrangler's namespaces and ours; opens, edits and deletes a key wrangler wrote, and wrangler reads the result", TIMEOUT, async () => {
+    const rows = page.locator("tbody tr");
+    await page.getByRole("link", { name: "made-by-api" }).waitFor();
+    const cache = page.getByRole("row", { name: /cache-id-123/ });
+    await cache.getByRole("cell", { name: "CACHE", exact: true }).waitFor(); // the binding from the config
+    await cache.getByRole("cell", { name: "1", exact: true }).waitFor(); // its key count
+    await page.getByRole("row", { name: /other-ns-456/ }).getByRole("cell", { name: "2", exact: true }).waitFor();
+    assert.equal(await rows.count(), 3);
+
+    await page.getByRole("link", { name: "other-ns-456" }).first().click();
+    await page.waitForURL(/\/namespaces\/other-ns-456$/);
+    await page.getByRole("link", { name: "profile" }).click();
+    const panel = page.locator(".key-panel");
+    await panel.getByRole("heading", { name: "profile" }).waitFor();
+    assert.equal(await panel.getByRole("tab", { name: "JSON" }).getAttribute("aria-selected"), "true");
+    assert.match(await panel.getByRole("tabpanel").innerText(), /"name": "Ada"/);
+    assert.match(await panel.locator(".facts").innerText(), /"by": "wrangler"/);
+
+    await panel.getByRole("button", { name: "Edit" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Text", { exact: true }).check();
+    await dialog.getByLabel("Value", { exact: true }).fill("edited in the browser");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await panel.getByText("edited in the browser").waitFor();
+    assert.equal(await wrangler(project, "kv", "key", "get", "--local", "--persist-to", state, "--namespace-id", "other-ns-456", "profile", "--text"), "edited in the browser");
+
+    await panel.getByRole("button", { name: "Delete key" }).click();
+    await dialog.getByRole("button", { name: "Delete key" }).click();
+    await page.getByRole("link", { name: "profile" }).waitFor({ state: "detached" });
+    assert.deepEqual(await page.locator("tbody tr[data-key]").evaluateAll((trs) => trs.map((tr) => tr.dataset.key)), ["second"]);
+    assert.equal(await wrangler(project, "kv", "key", "get", "--local", "--persist-to", state, "--namespace-id", "other-ns-456", "profile", "--text"), "Value not found");
+    // wrangler's other key is untouched and still shown.
+    await page.goto(`${new URL(api.explorerUrl).origin}/namespaces/cache-id-123?key=greeting`);
+    await panel.getByText("hello from wrangler").waitFor();
+
+    assert.deepEqual(problems.console, []);
+    assert.deepEqual(problems.foreign, []);
+  });
+
+  // The REST list gives disk-found wrangler namespaces as registered (the
+  // wrangler store's NamespaceAdmin::namespaces merges them in), while every
+  // other store marks such namespaces `unregistered`. See the report of the
+  // explorer test pass; remove `todo` when the store is fixed.
+  test("namespaces only wrangler wrote are marked unregistered, as on the other stores", { ...TIMEOUT, todo: "wrangler store lists disk-found namespaces as registered" }, async () => {
+    await page.goto(new URL(api.explorerUrl).origin + "/");
+    await page.getByRole("link", { name: "made-by-api" }).waitFor();
+    assert.equal(await page.getByRole("row", { name: /made-by-api/ }).getByText("unregistered").count(), 0);
+    await page.getByRole("row", { name: /other-ns-456/ }).getByText("unregistered").waitFor({ timeout: 2000 });
+    await page.getByRole("row", { name: /cache-id-123/ }).getByText("unregistered").waitFor({ timeout: 2000 });
+  });
+});
+
+// ------------------------------------------------------------- 100,000 keys
+
+const BIG = 100_000;
+const bigKey = (i) => `user:${String(i).padStart(6, "0")}`;
+
+for (const backend of backends.filter((b) => b.name === "memory" || b.name === "directory")) {
+  describe(`explorer on 100,000 keys (${backend.name})`, () => {
+    test("no response carries more than one page of keys (≤ 1,000), however the view is paged, searched or counted", TIMEOUT, async () => {
+      const persist = await backend.persist();
+      const mf = new Miniflare({ kvNamespaces: ["BIG"], ...(persist === false ? {} : { kvPersist: persist }) });
+      const kv = await mf.getKVNamespace("BIG");
+      for (let i = 0; i < BIG; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => kv.put(bigKey(i + j), `v${i + j}`)));
+      if (persist !== false) await mf.dispose();
+      const api = await startKvApi(persist === false ? mf : persist);
+      const { page, problems } = await openPage(api);
+      // Every answer to a key listing, counted from its body.
+      const listed = [];
+      page.on("response", (response) => {
+        if (!/\/keys\?/.test(response.url())) return;
+        listed.push(response.json().then((body) => body.result.length, () => null)); // null: aborted while typing
+      });
+      try {
+        await page.getByRole("row", { name: /BIG/ }).getByText("1,000+").waitFor();
+        await page.getByRole("link", { name: "BIG", exact: true }).click();
+        await page.getByText("Page 1: keys 1–100 (more follow).").waitFor();
+        for (const n of [2, 3]) {
+          await page.getByRole("button", { name: "Next page →" }).click();
+          await page.getByText(`Page ${n}: keys ${(n - 1) * 100 + 1}–${n * 100} (more follow).`).waitFor();
+        }
+        await page.getByLabel("Keys per page").selectOption("1000");
+        await page.getByText("Page 1: keys 1–1,000 (more follow).").waitFor();
+        await page.getByRole("button", { name: "Next page →" }).click();
+        await page.getByText("Page 2: keys 1,001–2,000 (more follow).").waitFor();
+
+        await page.getByLabel("Search by prefix").pressSequentially("user:0999");
+        await page.getByText(/^Page 1: keys 1–100\.$/).waitFor();
+        assert.equal(await page.locator("tbody tr[data-key]").first().getAttribute("data-key"), "user:099900");
+
+        // "Delete all keys…" counts a page at a time, then names the count.
+        await page.getByLabel("Search by prefix").fill("");
+        await page.getByText("Page 1: keys 1–1,000 (more follow).").waitFor();
+        await page.getByRole("button", { name: "Delete all keys…" }).click();
+        const dialog = page.getByRole("dialog");
+        await dialog.getByRole("heading", { name: "Delete all 100,000 keys?" }).waitFor({ timeout: 120_000 });
+        await dialog.getByRole("button", { name: "Cancel" }).click();
+
+        const sizes = (await Promise.all(listed)).filter((n) => n !== null);
+        assert.ok(sizes.length >= 100 + 6, `only ${sizes.length} listings`); // the count alone takes 100
+        assert.ok(sizes.every((n) => n <= 1000), `a listing returned ${Math.max(...sizes)} keys`);
+        assert.ok(problems.pages.every((limit) => limit >= 10 && limit <= 1000), String(problems.pages));
+        assert.deepEqual(problems.console, []);
+        // Nothing was deleted (a persistent store is read back by a new instance).
+        const reader = persist === false ? mf : new Miniflare({ kvNamespaces: ["BIG"], kvPersist: persist });
+        try {
+          const back = await reader.getKVNamespace("BIG");
+          assert.equal(await back.get(bigKey(0)), "v0");
+          assert.equal(await back.get(bigKey(BIG - 1)), `v${BIG - 1}`);
+        } finally {
+          if (reader !== mf) await reader.dispose();
+        }
+      } finally {
+        await page.close();
+        await api.close();
+        await mf.dispose();
+      }
+    });
+  });
+}
