@@ -12,6 +12,10 @@
 // --no-snapshot  load the package straight from the working tree. By default the
 //             package (index.js, lib/, binding.js, the .node addon) is copied first, so a
 //             rebuild in the shared tree during the run cannot change what is measured.
+// --baseline DIR  also run every --ours adapter against an older copy of the package in DIR
+//             (index.js, package.json, binding.js, lib/ and the .node addon, e.g. copied from a
+//             checkout before a change); those adapters are named "<adapter>-baseline", so a
+//             before/after comparison comes from one run with the same noise on both.
 // Everything else goes to kvbench unchanged. Without --out, the JSON goes to
 // bench/results/<timestamp>.json, next to <timestamp>.md (the table) and .log (progress).
 //
@@ -35,19 +39,19 @@ function fail(message) {
 }
 
 function splitArgs(argv) {
-  const own = { ours: "memory", anchors: "map,mf2-memory", snapshot: true };
+  const own = { ours: "memory", anchors: "map,mf2-memory", snapshot: true, baseline: null };
   const passthrough = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    if (flag === "--ours" || flag === "--anchors") {
+    if (flag === "--ours" || flag === "--anchors" || flag === "--baseline") {
       const value = inline ?? argv[++i];
       if (value === undefined) fail(`${flag} needs a value`);
       own[flag.slice(2)] = value;
     } else if (flag === "--no-snapshot") {
       own.snapshot = false;
     } else if (flag === "--help" || flag === "-h") {
-      console.log(fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 19).join("\n").replace(/^\/\/ ?/gm, ""));
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 23).join("\n").replace(/^\/\/ ?/gm, ""));
       process.exit(0);
     } else {
       passthrough.push(arg);
@@ -115,6 +119,29 @@ function snapshotPackage(stamp) {
   return dir;
 }
 
+// Copies of our adapters that load the package in `baselineDir` instead: each
+// copy gets its own `_ours.mjs` (a separate module instance, so both packages
+// load side by side) told where the baseline is by a small JSON file next to it.
+function baselineAdapters(baselineDir, backends, stamp) {
+  const entry = path.resolve(baselineDir, "index.js");
+  if (!fs.existsSync(entry)) fail(`--baseline ${baselineDir}: no index.js there`);
+  const dir = path.join(resultsDir, `.baseline-${stamp}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(benchDir, "adapters", "_ours.mjs"), path.join(dir, "_ours.mjs"));
+  fs.writeFileSync(path.join(dir, "package-entry.json"), JSON.stringify({ entry }));
+  return {
+    dir,
+    files: backends.map((backend) => {
+      const name = `miniflare-kv-${backend}.mjs`;
+      const source = fs.readFileSync(path.join(benchDir, "adapters", name), "utf8");
+      const renamed = source.replace(/export const name = "([^"]+)";/, 'export const name = "$1-baseline";');
+      if (renamed === source) fail(`adapter ${name} has no \`export const name = "..."\` line to rename`);
+      fs.writeFileSync(path.join(dir, name), renamed);
+      return path.join(dir, name);
+    }),
+  };
+}
+
 function gitDescribe() {
   try {
     const head = fs.readFileSync(path.join(repoRoot, ".git", "HEAD"), "utf8").trim();
@@ -154,6 +181,12 @@ async function main() {
   const addon = describeAddon(path.join(repoRoot, ADDON));
   if (addon.debugBuild) console.error(`bench/run.mjs: WARNING: ${ADDON} is a debug build; figures will not mean much`);
 
+  let baseline;
+  if (own.baseline) {
+    baseline = baselineAdapters(own.baseline, list(own.ours), stamp);
+    adapters.push(...baseline.files);
+  }
+
   let snapshot;
   if (own.snapshot && list(own.ours).length > 0) {
     snapshot = snapshotPackage(stamp);
@@ -179,6 +212,7 @@ async function main() {
     `- harness: \`node ${childArgs.map((a) => path.relative(repoRoot, a) || a).join(" ")}\``,
     `- repository HEAD ${gitDescribe()}; addon ${addon.sha256} (${addon.bytes} bytes, built ${addon.modified}${addon.debugBuild ? ", DEBUG" : ", release"})`,
     `- ANCHORS_DIR=${anchorsDir ?? "(unset)"}`,
+    ...(own.baseline ? [`- baseline (adapters named *-baseline): ${path.resolve(own.baseline)}`] : []),
     "",
   ].join("\n");
   console.error(header);
@@ -194,6 +228,7 @@ async function main() {
   const code = await new Promise((resolve) => child.on("close", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
   await Promise.all([mdStream, logStream].map((s) => new Promise((r) => s.end(r))));
   if (snapshot) fs.rmSync(snapshot, { recursive: true, force: true });
+  if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });
   console.error(`\nresults: ${path.relative(process.cwd(), base)}.{md,json,log}`);
   process.exit(code);
 }

@@ -11,9 +11,14 @@ import fs from "node:fs";
 import path from "node:path";
 
 const require = createRequire(import.meta.url);
-const entry = process.env.MINIFLARE_KV_PACKAGE
-  ? path.resolve(process.env.MINIFLARE_KV_PACKAGE)
-  : fileURLToPath(new URL("../../index.js", import.meta.url));
+// `run.mjs --baseline` copies this file next to a package-entry.json naming an
+// older copy of the package; that copy is then what these adapters load.
+const baselineFile = fileURLToPath(new URL("./package-entry.json", import.meta.url));
+const entry = fs.existsSync(baselineFile)
+  ? JSON.parse(fs.readFileSync(baselineFile, "utf8")).entry
+  : process.env.MINIFLARE_KV_PACKAGE
+    ? path.resolve(process.env.MINIFLARE_KV_PACKAGE)
+    : fileURLToPath(new URL("../../index.js", import.meta.url));
 const { Miniflare } = require(entry);
 
 const packageJson = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), "package.json"), "utf8"));
