@@ -56,6 +56,7 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -271,8 +272,7 @@ fn open_database(path: &Path) -> Result<(::sled::Db, ::sled::Tree)> {
     let existed = path.join("conf").exists();
     // sled 0.34 panics on some damaged files instead of returning an error;
     // a panic must not cross into Node.
-    let opened = catch_unwind(AssertUnwindSafe(|| ::sled::Config::new().path(path).open()));
-    let db = match opened {
+    let db = match open_waiting_for_lock(path) {
         Ok(Ok(db)) => db,
         Ok(Err(e)) => return Err(sled_error(path, e)),
         Err(panic) => {
@@ -357,6 +357,32 @@ fn convert_format_1(db: &::sled::Db, entries: &::sled::Tree) -> ::sled::Result<(
     db.flush().map(drop)
 }
 
+/// How long an open waits for sled's file lock before saying the database is
+/// in use. sled 0.34 releases the lock from background threads a moment after
+/// the last handle is dropped, so closing and at once reopening a database in
+/// one process (a test's `dispose()` then a new `Miniflare`) can find it still
+/// held; a lock another process holds is still reported, only this much later.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the database, retrying while the file lock is busy (see `LOCK_WAIT`).
+/// sled 0.34 panics on some damaged files; the panic is caught here.
+fn open_waiting_for_lock(path: &Path) -> std::thread::Result<::sled::Result<::sled::Db>> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = catch_unwind(AssertUnwindSafe(|| ::sled::Config::new().path(path).open()));
+        match &opened {
+            Ok(Err(e)) if is_lock_busy(e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => return opened,
+        }
+    }
+}
+
+fn is_lock_busy(e: &::sled::Error) -> bool {
+    matches!(e, ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 fn open_error(path: &Path, e: &io::Error) -> KvError {
     KvError::Storage(format!(
         "Could not open sled database at {}: {e}. Check that the path is a writable directory.",
@@ -374,7 +400,7 @@ fn corrupt_error(path: &Path, reason: &str) -> KvError {
 
 fn sled_error(path: &Path, e: ::sled::Error) -> KvError {
     match e {
-        ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => KvError::Storage(format!(
+        ref busy if is_lock_busy(busy) => KvError::Storage(format!(
             "sled database at {} is in use by another process; sled allows one process at a time: close it \
              or use a directory/Redis for sharing",
             path.display()
