@@ -545,7 +545,10 @@ fn open_database(path: &Path, create: bool) -> Result<NamespaceDb> {
     let has_table = check_schema(&conn, path)?;
     if !existed {
         // As Miniflare 4's databases (a journal mode is kept in the file).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite_error(path, e))?;
+        // Switching to WAL takes an exclusive lock, and SQLite answers BUSY at
+        // once (no busy handler) while another process's connection, also
+        // just created, reads the schema: wait for it as for any writer.
+        retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(|e| sqlite_error(path, e))?;
     }
     Ok(NamespaceDb { conn, path: path.to_owned(), has_table })
 }
@@ -611,6 +614,23 @@ fn new_blob_id() -> String {
 fn lock(db: &Mutex<NamespaceDb>) -> MutexGuard<'_, NamespaceDb> {
     // A panic cannot leave a connection half-changed: SQLite rolls back.
     db.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `attempt` again while SQLite answers BUSY without waiting, for up to
+/// `BUSY_TIMEOUT` (what `busy_timeout` gives the statements that do wait).
+fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match attempt() {
+            Err(e)
+                if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn sqlite_error(path: &Path, e: rusqlite::Error) -> KvError {
