@@ -5,6 +5,12 @@
 require("./lib/native"); // first: a missing addon fails with one clear message
 const { Miniflare } = require("./lib/miniflare");
 const { KVNamespace } = require("./lib/namespace");
-const { startKvApi } = require("./lib/rest-api");
+
+/** The local REST API (lib/rest-api.js), loaded on the first call: it brings
+ * node:http, node:net and the explorer, which a program (or a test file) that
+ * only uses bindings never needs. */
+function startKvApi(target, ...options) {
+  return require("./lib/rest-api").startKvApi(target, ...options);
+}
 
 module.exports = { Miniflare, KVNamespace, startKvApi };

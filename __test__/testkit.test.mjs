@@ -146,6 +146,61 @@ describe("the kit's options", () => {
     assert.deepEqual((await ns.list()).keys.map((k) => k.name), ["base"]);
     await check.dispose();
   });
+
+  test("pushNow/popNow: synchronous on a ready local store, else false and nothing done", async () => {
+    const seed = path.join(tmp, "now-seed.json");
+    fs.writeFileSync(seed, JSON.stringify([{ key: "seeded", value: "s" }]));
+    const mf = new Miniflare({ kvNamespaces: ["NS"], kvSeed: { NS: seed } });
+    const kit = new TestKit(Miniflare, { kvNamespaces: ["NS"], kvSeed: { NS: seed } });
+    await kit.open(); // seeds
+    const { NS } = kit.bindings;
+    assert.equal(kit.pushNow(), true);
+    await NS.put("in-frame", "1");
+    assert.equal(kit.popNow(), true);
+    assert.equal(await NS.get("in-frame"), null);
+    assert.equal(await NS.get("seeded"), "s");
+    // Nothing pushed: as pop(), nothing to do (and never someone else's frame).
+    assert.equal(kit.popNow(), true);
+    // The async and sync forms share one stack.
+    await kit.push();
+    assert.equal(kit.pushNow(), true);
+    await NS.put("inner", "2");
+    assert.equal(kit.popNow(), true);
+    await NS.put("outer", "3");
+    await kit.pop();
+    assert.deepEqual((await NS.list()).keys.map((k) => k.name), ["seeded"]);
+    await kit.close();
+    assert.equal(kit.pushNow(), false); // disposed: push() reports it
+    await assert.rejects(kit.push(), /has been disposed/);
+
+    // Not seeded yet: the sync forms decline (the async ones seed first).
+    const { PUSH_STORAGE_NOW, POP_STORAGE_NOW } = require("../lib/miniflare.js");
+    assert.equal(mf[PUSH_STORAGE_NOW](), false);
+    assert.equal(mf[POP_STORAGE_NOW](), false);
+    await mf.pushStorage();
+    assert.equal(mf[POP_STORAGE_NOW](), true);
+    assert.equal(await (await mf.getKVNamespace("NS")).get("seeded"), "s");
+    // Nothing left to pop: the native error, thrown.
+    assert.throws(() => mf[POP_STORAGE_NOW](), /there is no storage snapshot to restore/);
+    await mf.dispose();
+    assert.equal(mf[PUSH_STORAGE_NOW](), false); // disposed: pushStorage() reports it
+    await assert.rejects(mf.pushStorage(), /has been disposed/);
+  });
+
+  test("pushNow/popNow on Redis: always false, the async forms do the work", { skip: !process.env.KV_TEST_REDIS_URL && "KV_TEST_REDIS_URL is not set" }, async () => {
+    const kit = await new TestKit(Miniflare, { kvNamespaces: ["NS"], kvPersist: process.env.KV_TEST_REDIS_URL, kvNamespaceScope: `now-${process.pid}` }).open();
+    const { NS } = kit.bindings;
+    await NS.put("base", "0");
+    assert.equal(kit.pushNow(), false);
+    await kit.frame(async () => {
+      await NS.put("in-frame", "1");
+      assert.equal(kit.popNow(), false); // declined: the frame is still open
+      assert.equal(await NS.get("in-frame"), "1");
+    });
+    assert.equal(await NS.get("in-frame"), null);
+    await NS.delete("base");
+    await kit.close();
+  });
 });
 
 describe("the Jest environment's loader: the package's code in the test's realm", () => {

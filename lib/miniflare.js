@@ -13,7 +13,7 @@ const { resolveWorkerOptions, loadWorker, WORKER_FILES } = require("./worker");
 const { closest } = require("./suggest");
 // kvConsistency: "eventual": per-location caches (issue 17).
 const { EventualConsistency, resolveConsistency, locationKey, locationOfRequest } = require("./api/consistency");
-const { planSeed, seeded } = require("./seed"); // kvSeed: fill namespaces from files before first use
+const { planSeed, seeded, isSeeded } = require("./seed"); // kvSeed: fill namespaces from files before first use
 
 /** Every option `new Miniflare()` / `setOptions()` reads (index.d.ts documents
  * them). Any other name is rejected, so a typo such as `kvNamespace` fails
@@ -96,6 +96,16 @@ function resolvePlainBindings(bindings, kvBindings) {
 
 /** For lib/rest-api.js: `await mf[KV_STORE]()` → { store, bindings }. */
 const KV_STORE = Symbol("miniflare-kv.kvStore");
+
+/** For the test kit (lib/testing/kit.js): `mf[PUSH_STORAGE_NOW]()` and
+ * `mf[POP_STORAGE_NOW]()` do what pushStorage()/popStorage() do, synchronously,
+ * when that needs no waiting — the store is local, open and seeded — and
+ * return true; otherwise they do nothing and return false (call the async
+ * method). They save a test runner several promise hops per test. Registered
+ * symbols: the Jest environment's kit and the copy of this file it loads into
+ * the test's vm context are different module instances. */
+const PUSH_STORAGE_NOW = Symbol.for("miniflare-kv.pushStorageNow");
+const POP_STORAGE_NOW = Symbol.for("miniflare-kv.popStorageNow");
 
 class Miniflare {
   #bindings = new Map(); // binding → namespace id
@@ -326,13 +336,11 @@ class Miniflare {
   async pushStorage() {
     this.#checkOpen();
     const remote = isRemote(this.#location);
-    const ids = [...new Set(this.#bindings.values())];
+    const ids = this.#boundIds();
     const store = await this.#openStore();
     if (remote) await store.pushSnapshotAsync(ids, Date.now());
     else store.pushSnapshot(ids, Date.now());
-    // Each pushed state starts settled, so what a test reads does not depend
-    // on what earlier tests left in the caches.
-    this.#eventual?.settle();
+    this.#pushed();
   }
 
   /** Restores the data saved by the latest `pushStorage()` and drops that
@@ -343,6 +351,43 @@ class Miniflare {
     const store = await this.#openStore();
     if (remote) await store.popSnapshotAsync(Date.now());
     else store.popSnapshot(Date.now());
+    this.#popped();
+  }
+
+  [PUSH_STORAGE_NOW]() {
+    const store = this.#storeReadyNow();
+    if (store === null) return false;
+    store.pushSnapshot(this.#boundIds(), Date.now());
+    this.#pushed();
+    return true;
+  }
+
+  [POP_STORAGE_NOW]() {
+    const store = this.#storeReadyNow();
+    if (store === null) return false;
+    store.popSnapshot(Date.now());
+    this.#popped();
+    return true;
+  }
+
+  /** The store, when it can be used synchronously: open, local, seeded. */
+  #storeReadyNow() {
+    if (this.#disposed || this.#store === null || isRemote(this.#location) || !isSeeded(this)) return null;
+    return this.#store;
+  }
+
+  /** The namespace ids a snapshot saves: every bound id, once. */
+  #boundIds() {
+    return [...new Set(this.#bindings.values())];
+  }
+
+  #pushed() {
+    // Each pushed state starts settled, so what a test reads does not depend
+    // on what earlier tests left in the caches.
+    this.#eventual?.settle();
+  }
+
+  #popped() {
     this.#eventual?.settle(); // the restored data must not be read through stale caches
   }
 
@@ -397,4 +442,4 @@ class PendingNamespace {
   list(...args) { return this.#call("list", args); }
 }
 
-module.exports = { Miniflare, resolveNamespaces, KV_STORE, KNOWN_OPTIONS };
+module.exports = { Miniflare, resolveNamespaces, KV_STORE, PUSH_STORAGE_NOW, POP_STORAGE_NOW, KNOWN_OPTIONS };

@@ -16,7 +16,7 @@ const path = require("node:path");
 const readline = require("node:readline");
 const { splitBulkRequest } = require("../binding");
 
-/** Miniflare instance → { key, plan, promise }. */
+/** Miniflare instance → { key, plan, promise, done }. */
 const seeds = new WeakMap();
 
 class SeedError extends Error {}
@@ -42,15 +42,23 @@ function planSeed(mf, kvSeed, bindings, location) {
     plan.push({ binding, id, file: path.resolve(file) });
   }
   const key = JSON.stringify([location, plan]);
-  if (seeds.get(mf)?.key !== key) seeds.set(mf, { key, plan, promise: null });
+  if (seeds.get(mf)?.key !== key) seeds.set(mf, { key, plan, promise: null, done: false });
 }
 
 /** Resolves `store` once this instance's seed files are in it (seeding on first call). */
 function seeded(mf, store) {
   const seed = seeds.get(mf);
   if (seed === undefined) return store;
-  seed.promise ??= seedAll(store, seed.plan);
+  seed.promise ??= seedAll(store, seed.plan).then(() => {
+    seed.done = true;
+  });
   return seed.promise.then(() => store);
+}
+
+/** Whether this instance's seed files are all written (or it has none), so a
+ * caller may use the store without waiting for `seeded()`. */
+function isSeeded(mf) {
+  return seeds.get(mf)?.done ?? true;
 }
 
 async function seedAll(store, plan) {
@@ -89,4 +97,4 @@ function firstCharacter(file) {
   }
 }
 
-module.exports = { planSeed, seeded, SeedError };
+module.exports = { planSeed, seeded, isSeeded, SeedError };

@@ -19,6 +19,12 @@ const { findWranglerConfig } = require("../config");
  * that realm (Jest loads one per test file) finds it. */
 const CURRENT_KIT = Symbol.for("miniflare-kv.testKit");
 
+/** Miniflare's synchronous push and pop (lib/miniflare.js defines them; not
+ * required from there, so that the Jest environment, which instantiates the
+ * copy loaded into the test's vm context, does not load a second copy). */
+const PUSH_STORAGE_NOW = Symbol.for("miniflare-kv.pushStorageNow");
+const POP_STORAGE_NOW = Symbol.for("miniflare-kv.popStorageNow");
+
 /** Options as the user wrote them, with relative paths made absolute against
  * `rootDir` (Jest's rootDir; the current directory elsewhere, which is what
  * `new Miniflare()` uses anyway). A persistent `kvPersist` without an explicit
@@ -104,13 +110,37 @@ class TestKit {
     await this.miniflare.popStorage();
   }
 
+  /** push() without waiting, when the store allows it (local, open, seeded):
+   * returns true once pushed, or false having done nothing (then call push()).
+   * Throws what push() would reject with. A test runner calls this for every
+   * test, so the usual in-memory case costs no promise at all. */
+  pushNow() {
+    if (!this.miniflare[PUSH_STORAGE_NOW]()) return false;
+    this.#depth++;
+    return true;
+  }
+
+  /** pop() without waiting, as pushNow(): true when done, false to call pop(). */
+  popNow() {
+    if (this.#depth === 0) return true; // as pop(): nothing of ours to pop
+    let popped;
+    try {
+      popped = this.miniflare[POP_STORAGE_NOW]();
+    } catch (error) {
+      this.#depth--; // as pop(): the frame counts as gone even if restoring it failed
+      throw error;
+    }
+    if (popped) this.#depth--;
+    return popped;
+  }
+
   /** Runs `fn` inside a frame. */
   async frame(fn) {
-    await this.push();
+    if (!this.pushNow()) await this.push();
     try {
       return await fn();
     } finally {
-      await this.pop();
+      if (!this.popNow()) await this.pop();
     }
   }
 
