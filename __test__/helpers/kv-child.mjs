@@ -59,7 +59,10 @@ try {
   for (const op of spec.ops ?? []) results.push((await run(ns, op)) ?? null);
   process.stdout.write(JSON.stringify({ results }) + "\n");
   if (spec.hold) {
-    setInterval(() => {}, 1 << 30); // keep the storage open until killed
+    // Keep the storage open until killed. The timer refers to `mf`: an
+    // unreachable Miniflare may be collected, and collecting its native store
+    // closes it (a sled database's file lock was then released while idle).
+    setInterval(() => void mf, 1 << 30);
   } else if (spec.dispose !== false) {
     await mf.dispose();
   }
