@@ -140,6 +140,8 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const cluster = await startRedisCluster();
   console.log(`${cluster.url}  (seeds: ${cluster.seedsUrl}) — Ctrl-C stops it`);
+  // For running one test file by hand against this cluster:
+  console.log(`export KV_TEST_REDIS_CLUSTER_URL=${cluster.url} KV_TEST_REDIS_CLUSTER_NODES=${cluster.ports.join(",")}`);
   const stop = async () => {
     await cluster.cleanup();
     process.exit(0);

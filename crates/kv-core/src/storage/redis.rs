@@ -72,6 +72,7 @@ use super::AsyncStorage;
 use crate::entry::{is_expired, Entry, ListedKey, Now, UnixSeconds};
 use crate::error::{KvError, Result};
 use crate::list::ListRequest;
+use cluster::Hiccup;
 use connection::{describe, is_connection_error, no_answer, redact_password, unreachable_error, Link};
 use layout::{encode_record, lex_bounds, redis_expiry, KeySpace, StoredMeta};
 
@@ -228,6 +229,21 @@ impl RedisStorage {
         F: Fn(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.round_trip_in(None, operation).await
+    }
+
+    /// [`Self::round_trip`] for a call whose keys are all in the slot of
+    /// `slot_key` (a namespace's keys share one). On a cluster, a redirection
+    /// reported inside a pipeline or `MULTI` (which the `redis` crate's
+    /// client does not follow) is followed here: after `MOVED`, one plain
+    /// command on `slot_key` makes the client learn the slot's new owner; while
+    /// the slot migrates (`ASK`, `TRYAGAIN`) the call waits for its keys to
+    /// arrive. A slot nobody serves (a failover) rejects at once.
+    async fn round_trip_in<T, F, Fut>(&self, slot_key: Option<&[u8]>, operation: F) -> Result<T>
+    where
+        F: Fn(Link) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let active = self.active();
         let attempts = async {
             let mut result = match operation(active.link.clone()).await {
@@ -236,18 +252,20 @@ impl RedisStorage {
                 }
                 result => result,
             };
-            // The cluster client follows MOVED for single commands but not
-            // inside a MULTI transaction: after a failover, retry while the
-            // slot map settles (bounded by CALL_DEADLINE around us).
             if matches!(active.link, Link::Cluster(_)) {
-                for _ in 0..20 {
-                    match &result {
-                        Err(e) if is_cluster_redirection(e) => {
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                            result = operation(active.link.clone()).await;
+                let started = std::time::Instant::now();
+                while started.elapsed() < cluster::REDIRECTION_PATIENCE {
+                    let Err(e) = &result else { break };
+                    match cluster::hiccup(e) {
+                        Some(Hiccup::Moved) if slot_key.is_some() => {
+                            let mut link = active.link.clone();
+                            let probe = ::redis::cmd("EXISTS").arg(slot_key).clone();
+                            let _: RedisResult<i64> = probe.query_async(&mut link).await;
                         }
-                        _ => break,
+                        Some(Hiccup::Moved | Hiccup::Migrating) => tokio::time::sleep(cluster::MIGRATION_POLL).await,
+                        Some(Hiccup::Down) | None => break,
                     }
+                    result = operation(active.link.clone()).await;
                 }
             }
             result
@@ -262,9 +280,9 @@ impl RedisStorage {
             Ok(Err(e)) if is_connection_error(&e) => {
                 Err(unreachable_error(&active.display_url, &describe(&active.display_url, &e)))
             }
-            // Redirections the client could not complete, or a cluster that
-            // lost a master: say so, without the protocol's words.
-            Ok(Err(e)) if is_cluster_redirection(&e) => {
+            // Redirections that did not settle, or a cluster that lost a
+            // master: say so, without the protocol's words.
+            Ok(Err(e)) if e.is_cluster_error() || cluster::hiccup(&e).is_some() => {
                 Err(unreachable_error(&active.display_url, cluster::NOT_SERVING))
             }
             Ok(Err(e)) => Err(KvError::Storage(format!("Redis at {} failed: {e}", active.display_url))),
@@ -279,7 +297,7 @@ impl RedisStorage {
             return Ok(Vec::new());
         }
         let replies: Vec<i64> = self
-            .round_trip(|mut connection| async move {
+            .round_trip_in(Some(&value_keys[0]), |mut connection| async move {
                 let mut pipe = ::redis::pipe();
                 for key in value_keys {
                     pipe.cmd("PTTL").arg(key);
@@ -377,7 +395,7 @@ impl RedisStorage {
         }
         let keys = self.keys(namespace);
         let index = keys.index();
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (index, keys) = (index.as_slice(), &keys);
             async move {
                 let mut eval = ::redis::cmd("EVAL");
@@ -400,7 +418,7 @@ impl AsyncStorage for RedisStorage {
         let keys = self.keys(namespace);
         let (value_key, meta_key) = (keys.value(key), keys.meta(key));
         let (value, record): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-            .round_trip(|mut connection| {
+            .round_trip_in(Some(&value_key), |mut connection| {
                 let (value_key, meta_key) = (&value_key, &meta_key);
                 async move { ::redis::cmd("MGET").arg(value_key).arg(meta_key).query_async(&mut connection).await }
             })
@@ -430,7 +448,7 @@ impl AsyncStorage for RedisStorage {
         let (value_key, meta_key, index) = (keys.value(key), keys.meta(key), keys.index());
         let record = encode_record(key, &entry);
         let redis_expiry = entry.expiration.map(redis_expiry);
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (value_key, meta_key, index, record, entry) = (&value_key, &meta_key, &index, &record, &entry);
             async move {
                 let mut transaction = ::redis::pipe();
@@ -452,7 +470,7 @@ impl AsyncStorage for RedisStorage {
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
         let keys = self.keys(namespace);
         let (value_key, meta_key, index) = (keys.value(key), keys.meta(key), keys.index());
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (value_key, meta_key, index) = (&value_key, &meta_key, &index);
             async move {
                 let mut transaction = ::redis::pipe();
@@ -476,7 +494,7 @@ impl AsyncStorage for RedisStorage {
         while rows.len() < wanted {
             let batch = wanted - rows.len();
             let (built, members): (Option<String>, Vec<Vec<u8>>) = self
-                .round_trip(|mut connection| {
+                .round_trip_in(Some(&index), |mut connection| {
                     let (index, lower, upper) = (&index, &lower, &upper);
                     async move {
                         let mut pipe = ::redis::pipe();
@@ -559,7 +577,8 @@ impl RedisStorage {
     /// The meta keys of `names`, in one `MGET`.
     async fn meta_records(&self, namespace: &str, names: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         let keys = &self.keys(namespace);
-        self.round_trip(|mut connection| async move {
+        let index = keys.index();
+        self.round_trip_in(Some(&index), |mut connection| async move {
             let mut mget = ::redis::cmd("MGET");
             for name in names {
                 mget.arg(keys.meta(name));
@@ -568,14 +587,4 @@ impl RedisStorage {
         })
         .await
     }
-}
-
-/// A redirection or a slot without a master, also when reported inside an
-/// aborted `MULTI` transaction (where the client does not follow it).
-fn is_cluster_redirection(e: &::redis::RedisError) -> bool {
-    if e.is_cluster_error() {
-        return true;
-    }
-    let text = e.to_string();
-    ["Moved", "MOVED", "Ask:", "ASK ", "MasterDown", "TryAgain", "ClusterDown", "CLUSTERDOWN"].iter().any(|word| text.contains(word))
 }

@@ -216,7 +216,7 @@ impl AsyncNamespaceAdmin for RedisStorage {
         }
         let keys = self.keys(namespace);
         let index = keys.index();
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (index, keys) = (&index, &keys);
             async move {
                 let mut transaction = ::redis::pipe();
@@ -249,7 +249,7 @@ impl AsyncNamespaceAdmin for RedisStorage {
         }
         let space = self.keys(namespace);
         let index = space.index();
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (index, space) = (&index, &space);
             async move {
                 let mut del = ::redis::cmd("DEL");

@@ -8,11 +8,13 @@
 //! `MOVED`/`ASK` and slot-map refreshes are the `redis` crate's cluster
 //! client's.
 
+use std::time::Duration;
+
 use ::redis::aio::ConnectionLike;
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use ::redis::{IntoConnectionInfo, RedisResult, Value};
+use ::redis::{ErrorKind, IntoConnectionInfo, RedisError, RedisResult, ServerErrorKind, Value};
 
 use super::connection::{
     describe, invalid_url, no_answer, unreachable_error, Link, CALL_DEADLINE, CONNECT_TIMEOUT, RESPONSE_TIMEOUT,
@@ -22,6 +24,44 @@ use crate::error::Result;
 /// Why a call failed while the cluster's slot map changes under it.
 pub(super) const NOT_SERVING: &str =
     "the cluster is not serving this namespace's slot right now (a failover or resharding is under way; retry shortly)";
+
+/// How long a call keeps following redirections that come back inside a
+/// pipeline or `MULTI` (within [`CALL_DEADLINE`]).
+pub(super) const REDIRECTION_PATIENCE: Duration = Duration::from_millis(4000);
+/// The pause between tries while a namespace's slot migrates.
+pub(super) const MIGRATION_POLL: Duration = Duration::from_millis(20);
+
+/// What a cluster said when it did not run a call, directly or from inside
+/// a pipeline or an aborted `MULTI` (where the `redis` crate's client does
+/// not follow redirections itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hiccup {
+    /// `MOVED`: the slot has a new owner; the client's slot map is stale.
+    Moved,
+    /// `ASK` or `TRYAGAIN`: the slot is being migrated; its keys are moving.
+    Migrating,
+    /// `CLUSTERDOWN` or `MASTERDOWN`: nobody serves the slot (a failover).
+    Down,
+}
+
+pub(super) fn hiccup(e: &RedisError) -> Option<Hiccup> {
+    let kinds: Vec<ServerErrorKind> = match e.kind() {
+        ErrorKind::Server(kind) if !matches!(kind, ServerErrorKind::ExecAbort) => vec![kind],
+        _ => e.clone().into_server_errors().map_or_else(Vec::new, |errors| {
+            errors.iter().filter_map(|(_, error)| error.kind()).collect()
+        }),
+    };
+    let has = |wanted: &[ServerErrorKind]| kinds.iter().any(|kind| wanted.contains(kind));
+    if has(&[ServerErrorKind::ClusterDown, ServerErrorKind::MasterDown]) {
+        Some(Hiccup::Down)
+    } else if has(&[ServerErrorKind::Moved]) {
+        Some(Hiccup::Moved)
+    } else if has(&[ServerErrorKind::Ask, ServerErrorKind::TryAgain]) {
+        Some(Hiccup::Migrating)
+    } else {
+        None
+    }
+}
 
 /// `redis://[auth@]h1:p1,h2:p2[/db][#fragment]` → one URL per seed node,
 /// each with the same credentials, database and fragment.
