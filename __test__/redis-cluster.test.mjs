@@ -4,7 +4,9 @@
 // starts a cluster of its own, since it stops one of its masters.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import net from "node:net";
+import { promisify } from "node:util";
 import { startRedisCluster } from "../scripts/redis-cluster.mjs";
 import { flushCluster, redisClusterUrl } from "./helpers/backends.mjs";
 import { Miniflare } from "./helpers/kv.mjs";
@@ -25,6 +27,50 @@ function nodeKeys(port) {
     });
     sock.on("error", reject);
   });
+}
+
+/** One redis-cli command against the node on `port`; resolves its output lines. */
+async function cli(port, ...args) {
+  const { stdout } = await promisify(execFile)("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" });
+  return stdout.split("\n").filter(Boolean);
+}
+
+/** `CLUSTER NODES` of the node on `port`: [{ id, port, master }] of every live node. */
+async function clusterNodes(port) {
+  const { stdout } = await promisify(execFile)("redis-cli", ["-p", String(port), "CLUSTER", "NODES"], { encoding: "utf8" });
+  return stdout.split("\n").filter(Boolean).map((line) => {
+    const [id, address, flags] = line.split(" ");
+    return { id, port: Number(address.split(":")[1].split("@")[0]), master: flags.includes("master"), line };
+  });
+}
+
+/**
+ * Moves `slot` from its master to another one by Redis' own protocol
+ * (IMPORTING/MIGRATING, then MIGRATE in batches of `batch` keys with a
+ * pause in between, then SETSLOT NODE on every master), calling
+ * `onPhase("migrating")` once keys start moving and `onPhase("moved")`
+ * when the new owner is announced.
+ */
+async function migrateSlot(anyPort, slot, { batch = 20, pauseMs = 15, onPhase = () => {} } = {}) {
+  const nodes = await clusterNodes(anyPort);
+  const masters = nodes.filter((n) => n.master);
+  const owner = masters.find((n) => n.line.split(" ").slice(8).some((range) => {
+    const [from, to = from] = range.split("-").map(Number);
+    return slot >= from && slot <= to;
+  }));
+  const target = masters.find((n) => n !== owner);
+  await cli(target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", owner.id);
+  await cli(owner.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id);
+  onPhase("migrating");
+  for (;;) {
+    const keys = await cli(owner.port, "CLUSTER", "GETKEYSINSLOT", String(slot), String(batch));
+    if (keys.length === 0) break;
+    await cli(owner.port, "MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "REPLACE", "KEYS", ...keys);
+    await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  for (const master of masters) await cli(master.port, "CLUSTER", "SETSLOT", String(slot), "NODE", target.id);
+  onPhase("moved");
+  return { from: owner.port, to: target.port };
 }
 
 const ports = (process.env.KV_TEST_REDIS_CLUSTER_NODES ?? "").split(",").filter(Boolean).map(Number);
@@ -91,6 +137,86 @@ if (redisClusterUrl) {
       } finally {
         await mf.dispose();
         await other.dispose();
+      }
+    });
+
+    test("resharding: calls during a slot migration succeed (MOVED and ASK are followed), and no write is lost", { timeout: 60_000 }, async () => {
+      const url = await flushCluster();
+      const mf = new Miniflare({ kvNamespaces: ["MOVING", "STILL"], kvPersist: url });
+      try {
+        const ns = await mf.getKVNamespace("MOVING");
+        const still = await mf.getKVNamespace("STILL");
+        await still.put("s", "unmoved");
+        // Enough keys that the migration takes many batches.
+        const written = new Map();
+        for (let i = 0; i < 300; i++) written.set(`w${String(i).padStart(4, "0")}`, `initial ${i}`);
+        await Promise.all([...written].map(([key, value]) => ns.put(key, value)));
+        const [slot] = await cli(ports[0], "CLUSTER", "KEYSLOT", "{MOVING}");
+
+        let phase = "before"; // → "migrating" → "moved"
+        const failures = [];
+        let overlapping = 0;
+        let calls = 0;
+        const migration = migrateSlot(ports[0], Number(slot), { onPhase: (p) => (phase = p) });
+        let finished = false;
+        migration.finally(() => (finished = true));
+        // Four workers: writes of new and existing keys, reads, deletes of
+        // other keys, list pages and bulk reads, until the slot has moved.
+        let n = 0;
+        const worker = async () => {
+          while (!finished) {
+            const i = n++;
+            const startedIn = phase;
+            const key = `w${String(i % 400).padStart(4, "0")}`;
+            try {
+              switch (i % 6) {
+                case 0:
+                  await ns.put(key, `v${i}`, { metadata: { i } });
+                  written.set(key, `v${i}`);
+                  break;
+                case 1:
+                  await ns.get(key);
+                  break;
+                case 2:
+                  await ns.put(`k${i}`, "temporary");
+                  await ns.delete(`k${i}`);
+                  break;
+                case 3:
+                  await ns.list({ prefix: "w", limit: 50 });
+                  break;
+                case 4:
+                  await ns.get([key, "w0001", "missing"]);
+                  break;
+                default:
+                  await ns.getWithMetadata(key);
+              }
+            } catch (error) {
+              failures.push(`${i % 6}: ${error.message}`);
+            }
+            calls += 1;
+            if (startedIn !== "moved" && phase !== "before") overlapping += 1;
+          }
+        };
+        await Promise.all([worker(), worker(), worker(), worker()]);
+        const moved = await migration;
+        assert.deepEqual(failures, [], "no call failed during the migration");
+        // A call that meets a migrating slot waits until the keys have moved,
+        // so each worker has a call or more in flight across the migration.
+        assert.ok(overlapping >= 4, `calls overlapped the migration (${overlapping} of ${calls})`);
+        assert.ok((await nodeKeys(moved.to)).some((k) => k.startsWith("{MOVING}:")), "the namespace's keys are on the new master");
+        // Every key written is there, with its last value, and list shows exactly those.
+        for (const [key, value] of written) assert.equal(await ns.get(key), value, key);
+        const listed = [];
+        let cursor;
+        do {
+          const page = await ns.list({ prefix: "w", cursor });
+          listed.push(...page.keys.map((k) => k.name));
+          cursor = page.list_complete ? undefined : page.cursor;
+        } while (cursor);
+        assert.deepEqual(listed, [...written.keys()].sort());
+        assert.equal(await still.get("s"), "unmoved");
+      } finally {
+        await mf.dispose();
       }
     });
 
