@@ -71,6 +71,7 @@ const UV_READABLE: c_int = 1;
 const UV_WRITABLE: c_int = 2;
 /// How often the deadline of the oldest call is checked while calls wait.
 const DEADLINE_TICK_MS: u64 = 100;
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// A zeroed libuv handle of `kind` whose `data` (its first field) is `data`.
 unsafe fn new_handle(kind: c_int, data: *mut c_void) -> *mut UvHandle {
@@ -454,6 +455,9 @@ struct UvConnection {
     connected: Arc<Mutex<Option<Result<TcpStream, (io::ErrorKind, String)>>>>,
     shutting_down: Arc<AtomicBool>,
     closed: Arc<AtomicBool>,
+    /// Replies are read into this (allocated once: zeroing 64 KiB on the
+    /// stack for every read cost a microsecond per call).
+    read_buffer: Box<[u8]>,
     /// Handles still open; the struct is freed when the last one closes.
     open_handles: usize,
     referenced: bool,
@@ -516,6 +520,7 @@ impl UvConnection {
             connected: Arc::default(),
             shutting_down: Arc::default(),
             closed: Arc::default(),
+            read_buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
             open_handles: 0,
             referenced: true,
         }));
@@ -632,9 +637,9 @@ impl UvConnection {
     /// Reads every available byte and hands it to the protocol state.
     unsafe fn read(&mut self, state: &mut wire::WireState) -> Result<(), RedisError> {
         let Some(stream) = self.stream.as_mut() else { return Ok(()) };
-        let mut buffer = [0u8; 64 * 1024];
+        let buffer = &mut self.read_buffer;
         loop {
-            match stream.read(&mut buffer) {
+            match stream.read(buffer) {
                 Ok(0) => {
                     return Err(io::Error::new(io::ErrorKind::ConnectionReset, "the server closed the connection").into())
                 }
@@ -704,14 +709,12 @@ impl UvConnection {
     }
 
     /// Keeps Node running while calls wait (and only then), with the deadline
-    /// timer running.
+    /// timer running. The timer is stopped by its own tick once nothing
+    /// waits, not here: sequential calls would restart it for every call.
     unsafe fn set_referenced(&mut self, busy: bool) {
         if busy && !self.timer_running {
             uv_timer_start(self.timer, on_deadline_tick, DEADLINE_TICK_MS, DEADLINE_TICK_MS);
             self.timer_running = true;
-        } else if !busy && self.timer_running {
-            uv_timer_stop(self.timer);
-            self.timer_running = false;
         }
         if busy == self.referenced {
             return;
@@ -828,6 +831,10 @@ unsafe extern "C" fn on_deadline_tick(handle: *mut UvHandle) {
             if state.overdue(Instant::now()) {
                 state.fail_all(wire::overdue_error);
                 this.drop_socket();
+            }
+            if !state.busy() {
+                uv_timer_stop(this.timer);
+                this.timer_running = false;
             }
         }
         this.after_event();
