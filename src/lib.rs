@@ -3,12 +3,6 @@
 //! `crates/kv-core`; JavaScript-only concerns (coercions, result types,
 //! streams) live in `index.js`.
 
-/// Every Rust allocation of the addon (not Node's) goes through mimalloc: a
-/// Redis call allocates a dozen small buffers (command, reply values, the
-/// task), and glibc's malloc was a sixth of the CPU time with 64 calls in flight.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod admin;
 mod consistency;
 mod error;
