@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::Instant;
 
 use kv_core::storage::redis::wire::{self, ConnectionInfo, RedisError, WeakWireLink, WireDriver, WireLink, WireStatus};
@@ -118,7 +118,6 @@ type Settle = Box<dyn FnOnce(sys::napi_env) + Send>;
 struct Task {
     future: Mutex<Option<Pin<Box<dyn Future<Output = Settle> + Send>>>>,
     queued: AtomicBool,
-    home: ThreadId,
     remote: Arc<RemoteWakes>,
 }
 
@@ -133,20 +132,20 @@ impl Wake for Task {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        if thread::current().id() == self.home {
-            let queued_locally = LOOP.with(|context| match context.borrow().as_ref() {
-                Some(context) => {
-                    context.ready.borrow_mut().push_back(self.clone());
-                    if !context.draining.get() && !context.will_drain.get() {
-                        context.remote.signal.send(); // drained on the next loop turn
-                    }
-                    true
+        // On the task's own loop thread (its context is this thread's; a
+        // thread-local read, cheaper than comparing thread ids).
+        let queued_locally = LOOP.with(|context| match context.borrow().as_ref() {
+            Some(context) if Arc::ptr_eq(&context.remote, &self.remote) => {
+                context.ready.borrow_mut().push_back(self.clone());
+                if !context.draining.get() && !context.will_drain.get() {
+                    context.remote.signal.send(); // drained on the next loop turn
                 }
-                None => false,
-            });
-            if queued_locally {
-                return;
+                true
             }
+            _ => false,
+        });
+        if queued_locally {
+            return;
         }
         let remote = self.remote.clone();
         remote.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(self);
@@ -368,7 +367,6 @@ where
     let task = Arc::new(Task {
         future: Mutex::new(Some(Box::pin(settling))),
         queued: AtomicBool::new(false),
-        home: thread::current().id(),
         remote: context.remote.clone(),
     });
     // Inside a JavaScript call already: no callback scope needed.
@@ -467,11 +465,17 @@ struct UvConnection {
 /// loop thread.
 struct UvDriver {
     connection: *mut UvConnection,
-    home: ThreadId,
+    /// The loop the connection's handles belong to (compared, never followed, off it).
+    event_loop: *mut UvLoop,
     signal: Arc<Signal>,
     shutting_down: Arc<AtomicBool>,
     /// Set when the handles start closing: the pointer is not followed after.
     closed: Arc<AtomicBool>,
+}
+
+/// Whether this thread runs `event_loop` (the one whose context it holds).
+fn on_loop_thread(event_loop: *mut UvLoop) -> bool {
+    LOOP.with(|context| context.borrow().as_ref().is_some_and(|context| context.event_loop == event_loop))
 }
 
 unsafe impl Send for UvDriver {}
@@ -482,7 +486,7 @@ impl WireDriver for UvDriver {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        if thread::current().id() == self.home {
+        if on_loop_thread(self.event_loop) {
             unsafe { (*self.connection).issued() };
         } else {
             self.signal.send();
@@ -494,7 +498,7 @@ impl WireDriver for UvDriver {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        if thread::current().id() == self.home {
+        if on_loop_thread(self.event_loop) {
             unsafe { UvConnection::close(self.connection) };
         } else {
             self.signal.send();
@@ -547,7 +551,7 @@ impl UvConnection {
             this.set_referenced(false);
             let driver = Arc::new(UvDriver {
                 connection,
-                home: thread::current().id(),
+                event_loop: this.event_loop,
                 signal: this.signal.clone(),
                 shutting_down: this.shutting_down.clone(),
                 closed: this.closed.clone(),

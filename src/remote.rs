@@ -19,7 +19,8 @@ use crate::store::{Backend, RemoteKv, SharedBackend};
 #[napi]
 pub struct NativeRemoteNamespace {
     backend: SharedBackend,
-    id: String,
+    /// Shared with each call's future (a clone per call was an allocation).
+    id: Arc<str>,
 }
 
 /// A value read back for `getWithMetadata` (bytes as a Uint8Array).
@@ -31,7 +32,7 @@ pub struct NativeRemoteEntry {
 
 impl NativeRemoteNamespace {
     pub(crate) fn new(backend: SharedBackend, id: String) -> Self {
-        NativeRemoteNamespace { backend, id }
+        NativeRemoteNamespace { backend, id: Arc::from(id) }
     }
 
     fn kv(&self) -> napi::Result<Arc<RemoteKv>> {
@@ -47,7 +48,7 @@ impl NativeRemoteNamespace {
     fn call<'env, T, F, Fut>(&self, env: &'env Env, call: F) -> napi::Result<PromiseRaw<'env, T>>
     where
         T: ToNapiValue + Send + 'static,
-        F: FnOnce(Arc<RemoteKv>, String) -> Fut,
+        F: FnOnce(Arc<RemoteKv>, Arc<str>) -> Fut,
         Fut: Future<Output = napi::Result<T>> + Send + 'static,
     {
         let kv = match self.kv() {

@@ -2,7 +2,6 @@
 //! (see the table in the parent module).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -31,22 +30,33 @@ impl StoredMeta {
     }
 }
 
+/// Our meta record: `{"key":…,"expiration":…,"metadata":…}`, nothing else.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(default)]
+    expiration: Option<UnixSeconds>,
+    /// Present (even as `null`) or absent: `null` is kept, since metadata
+    /// that serialised to null is listed as `metadata: null`.
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    metadata: Option<&'a RawValue>,
+}
+
+/// A field that is there, whatever its JSON value (`Option<&RawValue>`
+/// alone would turn `null` into absent).
+fn present_raw<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 pub(super) fn parse_record(key: &str, text: &str) -> Option<StoredMeta> {
-    let fields: HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-    if fields.keys().any(|field| !matches!(field.as_str(), "key" | "expiration" | "metadata")) {
+    let record: Record = serde_json::from_str(text).ok()?;
+    if record.key != key {
         return None;
     }
-    let stored_key: String = serde_json::from_str(fields.get("key")?.get()).ok()?;
-    if stored_key != key {
-        return None;
-    }
-    let expiration = match fields.get("expiration") {
-        Some(raw) => serde_json::from_str::<Option<UnixSeconds>>(raw.get()).ok()?,
-        None => None,
-    };
-    // `null` is kept: metadata that serialised to null is listed as `metadata: null`.
-    let metadata = fields.get("metadata").map(|raw| Arc::from(raw.get()));
-    Some(StoredMeta::Record { expiration, metadata })
+    let metadata = record.metadata.map(|raw| Arc::from(raw.get()));
+    Some(StoredMeta::Record { expiration: record.expiration, metadata })
 }
 
 pub(super) fn encode_record(key: &str, entry: &Entry) -> String {
@@ -111,15 +121,15 @@ impl KeySpace {
     }
 
     pub(super) fn value(&self, key: &str) -> Vec<u8> {
-        format!("{}:value:{key}", self.part).into_bytes()
+        [self.part.as_bytes(), b":value:", key.as_bytes()].concat()
     }
 
     pub(super) fn meta(&self, key: &str) -> Vec<u8> {
-        format!("{}:meta:{key}", self.part).into_bytes()
+        [self.part.as_bytes(), b":meta:", key.as_bytes()].concat()
     }
 
     pub(super) fn index(&self) -> Vec<u8> {
-        format!("{}:index", self.part).into_bytes()
+        [self.part.as_bytes(), b":index"].concat()
     }
 }
 
