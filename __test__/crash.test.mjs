@@ -14,7 +14,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { backends } from "./helpers/backends.mjs";
+import { backends, clusterBackends } from "./helpers/backends.mjs";
 import { Miniflare } from "./helpers/kv.mjs";
 import { CRASH_WRITER } from "./helpers/processes.mjs";
 
@@ -129,7 +129,7 @@ async function verify(persist, ackedSeq, trial) {
   }
 }
 
-const targets = backends.filter((b) => b.name !== "memory");
+const targets = [...backends, ...clusterBackends].filter((b) => b.name !== "memory");
 for (const backend of targets) {
   test(`${backend.name}: ${TRIALS} writers SIGKILLed mid-write lose no acknowledged write and tear nothing`, { timeout: 60_000 + TRIALS * 30_000 }, async (t) => {
     const persist = await backend.persist();

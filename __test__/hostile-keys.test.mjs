@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { backends } from "./helpers/backends.mjs";
+import { backends, clusterBackends } from "./helpers/backends.mjs";
 import { Miniflare } from "./helpers/kv.mjs";
 
 const KEY_COUNT = Number(process.env.KV_HOSTILE_KEYS ?? 3000);
@@ -208,7 +208,7 @@ test("the generator covers what it promises", () => {
   has((k) => /[\u0001-\u001f]/.test(k), "with a control character");
 });
 
-const targets = backends.filter((b) => b.name !== "memory");
+const targets = [...backends, ...clusterBackends].filter((b) => b.name !== "memory");
 
 for (const backend of targets) {
   describe(`${backend.name}: hostile keys and namespace ids`, () => {

@@ -4,7 +4,7 @@
 // process keeps working.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { backends } from "./helpers/backends.mjs";
+import { backends, clusterBackends } from "./helpers/backends.mjs";
 import { kvTestFor } from "./helpers/kv.mjs";
 
 class HostileError extends Error {}
@@ -179,7 +179,7 @@ async function settle(promise, label) {
   }
 }
 
-for (const backend of backends) {
+for (const backend of [...backends, ...clusterBackends]) {
   const kvTest = kvTestFor(backend);
 
   describe(`${backend.name}: hostile arguments`, () => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { before, describe, test } from "node:test";
 import { createRequire } from "node:module";
-import { redisCommand, redisUrl, tmp } from "./helpers/backends.mjs";
+import { flushCluster, redisClusterUrl, redisCommand, redisUrl, tmp } from "./helpers/backends.mjs";
 
 const require = createRequire(import.meta.url);
 const { Miniflare } = require("..");
@@ -108,6 +108,9 @@ const backends = [
 ];
 if (redisUrl) {
   backends.push({ name: "redis", persist: () => redisUrl, reset: () => redisCommand(redisUrl, "FLUSHDB"), large: true });
+}
+if (redisClusterUrl) {
+  backends.push({ name: "redis-cluster", persist: () => redisClusterUrl, reset: flushCluster, large: true });
 }
 
 // The backends are independent (own project directory, own Redis database):

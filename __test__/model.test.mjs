@@ -9,14 +9,14 @@
 // scripts/reliability.mjs uses more). KV_JS_MODEL_SEED repeats a run.
 import { test } from "node:test";
 import fc from "fast-check";
-import { backends } from "./helpers/backends.mjs";
+import { backends, clusterBackends } from "./helpers/backends.mjs";
 import { Miniflare } from "./helpers/kv.mjs";
 import { KvModel, checkAll, mockClock, newRunState, operation, step } from "./helpers/model.mjs";
 
 const RUNS = Number(process.env.KV_JS_MODEL_RUNS ?? 200);
 const SEED = process.env.KV_JS_MODEL_SEED === undefined ? undefined : Number(process.env.KV_JS_MODEL_SEED);
 
-for (const backend of backends) {
+for (const backend of [...backends, ...clusterBackends]) {
   test(`${backend.name}: ${RUNS} random operation sequences match the model`, { timeout: 600_000 + RUNS * 2_000 }, async (t) => {
     const kvPersist = await backend.persist();
     // Redis also expires by the real clock: start from real time, only move forward.

@@ -377,6 +377,8 @@ async function main() {
     directory: () => path.join(scratch, "dir"),
     sled: () => `sled:${path.join(scratch, "sled")}`,
     ...(process.env.KV_TEST_REDIS_URL && { redis: () => process.env.KV_TEST_REDIS_URL }),
+    // scripts/redis-cluster.mjs; scripts/reliability.mjs and scripts/test.mjs start one.
+    ...(process.env.KV_TEST_REDIS_CLUSTER_URL && { "redis-cluster": () => process.env.KV_TEST_REDIS_CLUSTER_URL }),
   };
   const names = cli.backends ? cli.backends.split(",") : Object.keys(available);
   const targets = [];

@@ -6,7 +6,18 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { startRedisCluster } from "./redis-cluster.mjs";
 import { ensureRedisInstalled, startRedis } from "./redis-server.mjs";
+
+/** A private Redis Cluster (3 masters, 3 replicas) for `step`, named in the environment it gets. */
+async function withCluster(step) {
+  const cluster = await startRedisCluster();
+  try {
+    return await step({ KV_TEST_REDIS_CLUSTER_URL: cluster.url, KV_TEST_REDIS_CLUSTER_NODES: cluster.ports.join(",") });
+  } finally {
+    await cluster.cleanup();
+  }
+}
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv.slice(2); // e.g. `npm test -- js` runs one step
@@ -39,9 +50,11 @@ const steps = {
   js: async () => {
     const redis = await startRedis();
     try {
-      return run("JavaScript tests", process.execPath, ["--test", "--test-concurrency=1", "__test__/"], {
-        env: { ...process.env, KV_TEST_REDIS_URL: redis.url },
-      });
+      return await withCluster((clusterEnv) =>
+        run("JavaScript tests", process.execPath, ["--test", "--test-concurrency=1", "__test__/"], {
+          env: { ...process.env, KV_TEST_REDIS_URL: redis.url, ...clusterEnv },
+        }),
+      );
     } finally {
       await redis.cleanup();
     }
@@ -50,7 +63,11 @@ const steps = {
   // tests already ran above); `node scripts/reliability.mjs --long` for the
   // long figures (docs/reliability.md).
   reliability: () =>
-    run("Hostile input and memory soak", process.execPath, ["scripts/reliability.mjs", "--only", "hostile,soak"]),
+    withCluster((clusterEnv) =>
+      run("Hostile input and memory soak", process.execPath, ["scripts/reliability.mjs", "--only", "hostile,soak"], {
+        env: { ...process.env, ...clusterEnv },
+      }),
+    ),
   // Four programs: DOM lib (usage), a Worker project's global types
   // (assignability with @cloudflare/workers-types), a Node project without
   // the DOM lib (--lib es2022 --types node) and the bare ES2022 lib.

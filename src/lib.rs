@@ -8,6 +8,7 @@ mod consistency;
 mod error;
 mod fastpath;
 mod namespace;
+mod redis_uv;
 mod remote;
 mod store;
 

@@ -46,6 +46,25 @@ if (redisUrl) {
   });
 }
 
+/**
+ * A Redis Cluster (scripts/redis-cluster.mjs), when scripts/test.mjs (or you)
+ * started one: KV_TEST_REDIS_CLUSTER_URL names a node, and
+ * KV_TEST_REDIS_CLUSTER_NODES lists every node's port so that a fresh start
+ * can empty every master. Used by the model, crash and hostile-input tests
+ * and __test__/redis-cluster.test.mjs.
+ */
+export const redisClusterUrl = process.env.KV_TEST_REDIS_CLUSTER_URL;
+
+/** Empties every master of the test cluster (replicas refuse, and follow). */
+export async function flushCluster() {
+  const ports = (process.env.KV_TEST_REDIS_CLUSTER_NODES ?? "").split(",").filter(Boolean);
+  await Promise.all(ports.map((port) => redisCommand(`redis://127.0.0.1:${port}`, "FLUSHALL").catch(() => {})));
+  return redisClusterUrl;
+}
+
+export const clusterBackends = redisClusterUrl ? [{ name: "redis-cluster", persist: flushCluster }] : [];
+
 /** `KV_TEST_BACKENDS=memory,sled` narrows a run to some backends. */
 const wanted = process.env.KV_TEST_BACKENDS?.split(",");
 if (wanted) backends.splice(0, backends.length, ...backends.filter((b) => wanted.includes(b.name)));
+if (wanted) clusterBackends.splice(0, clusterBackends.length, ...clusterBackends.filter((b) => wanted.includes(b.name)));

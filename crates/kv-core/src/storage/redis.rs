@@ -36,49 +36,57 @@
 //! characters in the namespace escaped). Keys that Miniflare 2 adds *after*
 //! that are not listed (they are still readable with get).
 //!
+//! # Redis Cluster
+//!
+//! A URL naming a cluster node (found by `INFO cluster` on connect), or
+//! several seed nodes (`redis://h1:p1,h2:p2`), stores the data across the
+//! cluster with the same layout, every key name's namespace part wrapped in a
+//! hash tag: `{<namespace>}:value:<key>` (see [`cluster`]). Miniflare 2 never
+//! wrote that layout, so a cluster namespace's index is complete from the
+//! start.
+//!
 //! # Connections
 //!
 //! `rediss://` connects with TLS (rustls, checking the server's certificate
 //! against the system's root certificates); a URL ending in `#insecure` skips
 //! that check, for test servers with self-signed certificates.
 //!
-//! One `ConnectionManager` (one multiplexed TCP connection, reconnecting by
-//! itself) per URL, shared by every `RedisStorage` in the process and closed
-//! when the last is dropped. It runs on the Tokio runtime that is current when
-//! the first `connect` for a URL happens; that runtime must outlive it.
-//! Every round trip is bounded: Redis down or silent means a
+//! One connection (a `ConnectionManager`, one multiplexed TCP connection
+//! reconnecting by itself, or a cluster client) per URL, shared by every
+//! `RedisStorage` in the process and closed when the last is dropped. It runs
+//! on the Tokio runtime that is current when the first `connect` for a URL
+//! happens; that runtime must outlive it. A caller with an event loop of its
+//! own may add a [`wire::WireLink`] to a single plain-TCP server
+//! ([`RedisStorage::attach_wire`]): then every call goes through it, with no
+//! Tokio involved. Every round trip is bounded: Redis down or silent means a
 //! `KvError::Storage` naming the URL within [`CALL_DEADLINE`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{RedisError, RedisResult};
+use ::redis::{ConnectionInfo, IntoConnectionInfo, RedisResult};
 use bytes::Bytes;
-use serde_json::value::RawValue;
 
 use super::AsyncStorage;
 use crate::entry::{is_expired, Entry, ListedKey, Now, UnixSeconds};
 use crate::error::{KvError, Result};
 use crate::list::ListRequest;
+use cluster::Hiccup;
+use connection::{describe, is_connection_error, no_answer, redact_password, unreachable_error, Link};
+use layout::{encode_record, lex_bounds, redis_expiry, KeySpace, StoredMeta};
 
 // Namespace registry (hash `miniflare-kv:namespaces`), namespace deletion, bulk writes.
 mod admin;
+pub mod cluster;
+mod connection;
+mod layout;
+pub mod wire;
 
-/// Upper bound for one round trip, including one reconnection attempt.
-pub const CALL_DEADLINE: Duration = Duration::from_millis(4500);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Retries inside one reconnection attempt; kept low so that a call while
-/// Redis is down fails quickly, and the next call simply tries again.
-const RECONNECT_RETRIES: usize = 1;
+pub use connection::CALL_DEADLINE;
+pub use wire::{WireDriver, WireLink};
+
 const SCAN_COUNT: usize = 1000;
-/// How far ahead the Redis expiry is put when the caller's clock is behind.
-const EXPIRY_FLOOR_SECONDS: i64 = 60;
-const EXPIRY_WHEN_CLOCK_BEHIND_SECONDS: i64 = 24 * 60 * 60;
 
 /// The index member that marks an index as complete.
 const INDEX_BUILT_MARKER: &str = "";
@@ -106,10 +114,14 @@ return 0
 "#;
 
 struct SharedConnection {
-    manager: ConnectionManager,
+    link: Link,
+    /// Keys carry hash tags (see the module docs).
+    cluster: bool,
     /// Lets one index build run at a time, so that concurrent first lists
     /// of a Miniflare 2 namespace do not all scan the keyspace.
     index_build: tokio::sync::Mutex<()>,
+    /// The URL as given (it may hold a password: never shown).
+    url: String,
     /// The URL with any password hidden, for messages.
     display_url: String,
 }
@@ -123,72 +135,158 @@ fn connections() -> MutexGuard<'static, HashMap<String, Weak<SharedConnection>>>
 
 pub struct RedisStorage {
     shared: Arc<SharedConnection>,
+    /// The caller's event-loop-driven connection, once attached.
+    wire: OnceLock<Arc<SharedConnection>>,
 }
 
 impl RedisStorage {
-    /// Connects to `url` (`redis[s]://[user][:password@]host[:port][/db][#insecure]`), or
-    /// joins this process's existing connection to it. Must be called inside
-    /// a Tokio runtime (see the module docs).
+    /// Connects to `url` (`redis[s]://[user][:password@]host[:port][,host[:port]…][/db][#insecure]`),
+    /// or joins this process's existing connection to it. Must be called
+    /// inside a Tokio runtime (see the module docs).
     pub async fn connect(url: &str) -> Result<RedisStorage> {
         let display_url = redact_password(url);
         if let Some(shared) = connections().get(url).and_then(Weak::upgrade) {
-            return Ok(RedisStorage { shared });
+            return Ok(RedisStorage::over(shared));
         }
-        if url.starts_with("rediss://") {
-            // rustls needs a process-wide crypto provider; another part of
-            // the process may have installed one already, which is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = ::redis::Client::open(url).map_err(|e| {
-            KvError::Storage(format!(
-                "Invalid Redis URL {display_url}: {e}. Expected redis://[user][:password@]host[:port][/db] or rediss://…"
-            ))
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(Duration::from_millis(500));
-        let manager =
-            match tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config)).await {
-                Ok(Ok(manager)) => manager,
-                Ok(Err(e)) => return Err(unreachable_error(&display_url, &describe(url, &e))),
-                Err(_) => return Err(unreachable_error(&display_url, &no_answer())),
-            };
-
+        let link = connection::open(url, &display_url).await?;
         let mut registry = connections();
         // Another caller may have connected meanwhile: share theirs.
         if let Some(shared) = registry.get(url).and_then(Weak::upgrade) {
-            return Ok(RedisStorage { shared });
+            return Ok(RedisStorage::over(shared));
         }
         registry.retain(|_, connection| connection.strong_count() > 0);
-        let shared = Arc::new(SharedConnection { manager, index_build: Default::default(), display_url });
+        let cluster = matches!(link, Link::Cluster(_));
+        let shared = Arc::new(SharedConnection {
+            link,
+            cluster,
+            index_build: Default::default(),
+            url: url.to_owned(),
+            display_url,
+        });
         registry.insert(url.to_owned(), Arc::downgrade(&shared));
-        Ok(RedisStorage { shared })
+        Ok(RedisStorage::over(shared))
+    }
+
+    fn over(shared: Arc<SharedConnection>) -> RedisStorage {
+        RedisStorage { shared, wire: OnceLock::new() }
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.cluster
+    }
+
+    /// The connection details a [`WireLink`] driver needs, when this store
+    /// can be driven that way: one server over plain TCP.
+    pub fn wire_target(&self) -> Option<ConnectionInfo> {
+        let plain = self.shared.url.starts_with("redis://");
+        if !plain || !matches!(self.shared.link, Link::Single(_)) || self.wire.get().is_some() {
+            return None;
+        }
+        let info = self.shared.url.as_str().into_connection_info().ok()?;
+        wire::drivable(&info).then_some(info)
+    }
+
+    /// Whether calls go through a [`WireLink`].
+    pub fn wire_attached(&self) -> bool {
+        self.wire.get().is_some()
+    }
+
+    /// The URL as given, to key a driver's connections by (holds any password).
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// From now on, every call goes through `link` (see [`wire`]). Once only:
+    /// a second link is ignored.
+    pub fn attach_wire(&self, link: WireLink) {
+        let shared = &self.shared;
+        let _ = self.wire.set(Arc::new(SharedConnection {
+            link: Link::Wire(link),
+            cluster: false,
+            index_build: Default::default(),
+            url: shared.url.clone(),
+            display_url: shared.display_url.clone(),
+        }));
+    }
+
+    fn active(&self) -> &SharedConnection {
+        self.wire.get().map_or(&*self.shared, |wire| &**wire)
+    }
+
+    fn keys(&self, namespace: &str) -> KeySpace {
+        KeySpace::new(namespace, self.shared.cluster)
     }
 
     /// Runs one round trip, bounded by [`CALL_DEADLINE`]. A connection error
     /// (Redis restarted, or the connection dropped) is retried once: the
-    /// manager reconnects on the first failure. Every operation here is
-    /// idempotent, so a retry cannot do harm.
+    /// connection is made again on the first failure. Every operation here is
+    /// idempotent, so a retry cannot do harm. A wire link bounds its calls
+    /// itself (no Tokio timer on an event loop thread) and is not retried
+    /// after a timeout, which already used up the time.
     async fn round_trip<T, F, Fut>(&self, operation: F) -> Result<T>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.round_trip_in(None, operation).await
+    }
+
+    /// [`Self::round_trip`] for a call whose keys are all in the slot of
+    /// `slot_key` (a namespace's keys share one). On a cluster, a redirection
+    /// reported inside a pipeline or `MULTI` (which the `redis` crate's
+    /// client does not follow) is followed here: after `MOVED`, one plain
+    /// command on `slot_key` makes the client learn the slot's new owner; while
+    /// the slot migrates (`ASK`, `TRYAGAIN`) the call waits for its keys to
+    /// arrive. A slot nobody serves (a failover) rejects at once.
+    async fn round_trip_in<T, F, Fut>(&self, slot_key: Option<&[u8]>, operation: F) -> Result<T>
+    where
+        F: Fn(Link) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let active = self.active();
         let attempts = async {
-            match operation(self.shared.manager.clone()).await {
-                Err(e) if is_connection_error(&e) => operation(self.shared.manager.clone()).await,
+            let mut result = match operation(active.link.clone()).await {
+                Err(e) if is_connection_error(&e) && !(e.is_timeout() && matches!(active.link, Link::Wire(_))) => {
+                    operation(active.link.clone()).await
+                }
                 result => result,
+            };
+            if matches!(active.link, Link::Cluster(_)) {
+                let started = std::time::Instant::now();
+                while started.elapsed() < cluster::REDIRECTION_PATIENCE {
+                    let Err(e) = &result else { break };
+                    match cluster::hiccup(e) {
+                        Some(Hiccup::Moved) if slot_key.is_some() => {
+                            let mut link = active.link.clone();
+                            let probe = ::redis::cmd("EXISTS").arg(slot_key).clone();
+                            let _: RedisResult<i64> = probe.query_async(&mut link).await;
+                        }
+                        Some(Hiccup::Moved | Hiccup::Migrating) => tokio::time::sleep(cluster::MIGRATION_POLL).await,
+                        Some(Hiccup::Down) | None => break,
+                    }
+                    result = operation(active.link.clone()).await;
+                }
             }
+            result
         };
-        match tokio::time::timeout(CALL_DEADLINE, attempts).await {
+        let outcome = if matches!(active.link, Link::Wire(_)) {
+            Ok(attempts.await)
+        } else {
+            tokio::time::timeout(CALL_DEADLINE, attempts).await
+        };
+        match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if is_connection_error(&e) => {
-                Err(unreachable_error(&self.shared.display_url, &describe(&self.shared.display_url, &e)))
+                Err(unreachable_error(&active.display_url, &describe(&active.display_url, &e)))
             }
-            Ok(Err(e)) => Err(KvError::Storage(format!("Redis at {} failed: {e}", self.shared.display_url))),
-            Err(_) => Err(unreachable_error(&self.shared.display_url, &no_answer())),
+            // Redirections that did not settle, or a cluster that lost a
+            // master: say so, without the protocol's words.
+            Ok(Err(e)) if e.is_cluster_error() || cluster::hiccup(&e).is_some() => {
+                Err(unreachable_error(&active.display_url, cluster::NOT_SERVING))
+            }
+            Ok(Err(e)) => Err(KvError::Storage(format!("Redis at {} failed: {e}", active.display_url))),
+            Err(_) => Err(unreachable_error(&active.display_url, &no_answer())),
         }
     }
 
@@ -199,7 +297,7 @@ impl RedisStorage {
             return Ok(Vec::new());
         }
         let replies: Vec<i64> = self
-            .round_trip(|mut connection| async move {
+            .round_trip_in(Some(&value_keys[0]), |mut connection| async move {
                 let mut pipe = ::redis::pipe();
                 for key in value_keys {
                     pipe.cmd("PTTL").arg(key);
@@ -224,8 +322,8 @@ impl RedisStorage {
     /// complete. Runs once per namespace, for data written by Miniflare 2 (a
     /// duplicate run, say from another process, is harmless).
     async fn build_index(&self, namespace: &str) -> Result<()> {
-        let index = index_key(namespace);
-        let _one_at_a_time = self.shared.index_build.lock().await;
+        let index = self.keys(namespace).index();
+        let _one_at_a_time = self.active().index_build.lock().await;
         let built: Option<String> = self
             .round_trip(|mut connection| {
                 let index = index.as_slice();
@@ -235,9 +333,9 @@ impl RedisStorage {
         if built.is_some() {
             return Ok(()); // built while we waited
         }
-        let namespace_part = namespace_part(namespace);
-        let pattern = format!("{}:value:*", escape_glob(&namespace_part));
-        let name_start = namespace_part.len() + ":value:".len();
+        let keys = self.keys(namespace);
+        let pattern = format!("{}:value:*", layout::escape_glob(keys.part()));
+        let name_start = keys.part().len() + ":value:".len();
         let mut cursor: u64 = 0;
         loop {
             let (next, found): (u64, Vec<Vec<u8>>) = self
@@ -295,14 +393,15 @@ impl RedisStorage {
         if seen.is_empty() {
             return Ok(());
         }
-        let index = index_key(namespace);
-        self.round_trip(|mut connection| {
-            let index = index.as_slice();
+        let keys = self.keys(namespace);
+        let index = keys.index();
+        self.round_trip_in(Some(&index), |mut connection| {
+            let (index, keys) = (index.as_slice(), &keys);
             async move {
                 let mut eval = ::redis::cmd("EVAL");
                 eval.arg(RECLAIM_SCRIPT).arg(1 + 2 * seen.len()).arg(index);
                 for (key, _) in seen {
-                    eval.arg(value_key(namespace, key)).arg(meta_key(namespace, key));
+                    eval.arg(keys.value(key)).arg(keys.meta(key));
                 }
                 for (key, record) in seen {
                     eval.arg(key.as_str()).arg(record.as_deref().unwrap_or(b""));
@@ -316,10 +415,10 @@ impl RedisStorage {
 
 impl AsyncStorage for RedisStorage {
     async fn get(&self, namespace: &str, key: &str, now: Now) -> Result<Option<Entry>> {
-        let value_key = value_key(namespace, key);
-        let meta_key = meta_key(namespace, key);
+        let keys = self.keys(namespace);
+        let (value_key, meta_key) = (keys.value(key), keys.meta(key));
         let (value, record): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-            .round_trip(|mut connection| {
+            .round_trip_in(Some(&value_key), |mut connection| {
                 let (value_key, meta_key) = (&value_key, &meta_key);
                 async move { ::redis::cmd("MGET").arg(value_key).arg(meta_key).query_async(&mut connection).await }
             })
@@ -345,12 +444,11 @@ impl AsyncStorage for RedisStorage {
     }
 
     async fn put(&self, namespace: &str, key: &str, entry: Entry) -> Result<()> {
-        let value_key = value_key(namespace, key);
-        let meta_key = meta_key(namespace, key);
-        let index = index_key(namespace);
+        let keys = self.keys(namespace);
+        let (value_key, meta_key, index) = (keys.value(key), keys.meta(key), keys.index());
         let record = encode_record(key, &entry);
         let redis_expiry = entry.expiration.map(redis_expiry);
-        self.round_trip(|mut connection| {
+        self.round_trip_in(Some(&index), |mut connection| {
             let (value_key, meta_key, index, record, entry) = (&value_key, &meta_key, &index, &record, &entry);
             async move {
                 let mut transaction = ::redis::pipe();
@@ -370,10 +468,9 @@ impl AsyncStorage for RedisStorage {
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
-        let value_key = value_key(namespace, key);
-        let meta_key = meta_key(namespace, key);
-        let index = index_key(namespace);
-        self.round_trip(|mut connection| {
+        let keys = self.keys(namespace);
+        let (value_key, meta_key, index) = (keys.value(key), keys.meta(key), keys.index());
+        self.round_trip_in(Some(&index), |mut connection| {
             let (value_key, meta_key, index) = (&value_key, &meta_key, &index);
             async move {
                 let mut transaction = ::redis::pipe();
@@ -387,7 +484,8 @@ impl AsyncStorage for RedisStorage {
     }
 
     async fn list_range(&self, namespace: &str, request: &ListRequest, now: Now) -> Result<Vec<ListedKey>> {
-        let index = index_key(namespace);
+        let keys = self.keys(namespace);
+        let index = keys.index();
         let wanted = request.fetch_count();
         let (mut lower, upper) = lex_bounds(request);
         let mut rows = Vec::with_capacity(wanted.min(1024));
@@ -396,7 +494,7 @@ impl AsyncStorage for RedisStorage {
         while rows.len() < wanted {
             let batch = wanted - rows.len();
             let (built, members): (Option<String>, Vec<Vec<u8>>) = self
-                .round_trip(|mut connection| {
+                .round_trip_in(Some(&index), |mut connection| {
                     let (index, lower, upper) = (&index, &lower, &upper);
                     async move {
                         let mut pipe = ::redis::pipe();
@@ -406,7 +504,8 @@ impl AsyncStorage for RedisStorage {
                     }
                 })
                 .await?;
-            if !checked_index && built.is_none() {
+            // Miniflare 2 wrote no cluster layout: nothing to index there.
+            if !checked_index && built.is_none() && !self.shared.cluster {
                 self.build_index(namespace).await?;
                 checked_index = true;
                 continue;
@@ -445,7 +544,7 @@ impl AsyncStorage for RedisStorage {
                 // existence and expiry from PTTL.
                 let value_keys: Vec<Vec<u8>> = miniflare2
                     .iter()
-                    .map(|&at| value_key(namespace, &page[at].as_ref().expect("just pushed").name))
+                    .map(|&at| keys.value(&page[at].as_ref().expect("just pushed").name))
                     .collect();
                 let expirations = self.miniflare2_expirations(&value_keys).await?;
                 for (at, expiration) in miniflare2.into_iter().zip(expirations) {
@@ -477,236 +576,15 @@ impl AsyncStorage for RedisStorage {
 impl RedisStorage {
     /// The meta keys of `names`, in one `MGET`.
     async fn meta_records(&self, namespace: &str, names: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.round_trip(|mut connection| async move {
+        let keys = &self.keys(namespace);
+        let index = keys.index();
+        self.round_trip_in(Some(&index), |mut connection| async move {
             let mut mget = ::redis::cmd("MGET");
             for name in names {
-                mget.arg(meta_key(namespace, name));
+                mget.arg(keys.meta(name));
             }
             mget.query_async(&mut connection).await
         })
         .await
-    }
-}
-
-/// What a meta key holds.
-#[derive(Debug, PartialEq)]
-enum StoredMeta {
-    /// Our record.
-    Record { expiration: Option<UnixSeconds>, metadata: Option<Arc<str>> },
-    /// Miniflare 2: metadata JSON or nothing; the expiry is the key's TTL.
-    Miniflare2 { metadata: Option<Arc<str>> },
-}
-
-impl StoredMeta {
-    fn parse(key: &str, meta: Option<&[u8]>) -> StoredMeta {
-        let Some(meta) = meta else { return StoredMeta::Miniflare2 { metadata: None } };
-        let text = String::from_utf8_lossy(meta);
-        parse_record(key, &text).unwrap_or_else(|| StoredMeta::Miniflare2 { metadata: Some(Arc::from(text.as_ref())) })
-    }
-}
-
-fn parse_record(key: &str, text: &str) -> Option<StoredMeta> {
-    let fields: HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-    if fields.keys().any(|field| !matches!(field.as_str(), "key" | "expiration" | "metadata")) {
-        return None;
-    }
-    let stored_key: String = serde_json::from_str(fields.get("key")?.get()).ok()?;
-    if stored_key != key {
-        return None;
-    }
-    let expiration = match fields.get("expiration") {
-        Some(raw) => serde_json::from_str::<Option<UnixSeconds>>(raw.get()).ok()?,
-        None => None,
-    };
-    // `null` is kept: metadata that serialised to null is listed as `metadata: null`.
-    let metadata = fields.get("metadata").map(|raw| Arc::from(raw.get()));
-    Some(StoredMeta::Record { expiration, metadata })
-}
-
-fn encode_record(key: &str, entry: &Entry) -> String {
-    let mut record = String::with_capacity(key.len() + entry.metadata.as_deref().map_or(0, str::len) + 48);
-    record.push_str(r#"{"key":"#);
-    record.push_str(&serde_json::to_string(key).expect("a string always serialises"));
-    if let Some(expiration) = entry.expiration {
-        record.push_str(&format!(r#","expiration":{expiration}"#));
-    }
-    if let Some(metadata) = &entry.metadata {
-        record.push_str(r#","metadata":"#);
-        record.push_str(metadata);
-    }
-    record.push('}');
-    record
-}
-
-/// When Redis should drop an entry expiring at `expiration` (caller's clock).
-fn redis_expiry(expiration: UnixSeconds) -> UnixSeconds {
-    let real_now = Now::from_system_clock().seconds();
-    if expiration >= real_now + EXPIRY_FLOOR_SECONDS {
-        expiration
-    } else {
-        // Validation guarantees 60 s ahead by the caller's clock, so that
-        // clock is behind: keep the entry for a day; reads hide it on time.
-        real_now + EXPIRY_WHEN_CLOCK_BEHIND_SECONDS
-    }
-}
-
-/// The namespace as it starts Redis key names. Miniflare 2 used the raw name,
-/// which lets namespace "n" key "x:value:y" and namespace "n:value:x" key "y"
-/// share one Redis key. Escaping `:` (and `%`) in the namespace makes the
-/// first `:` the end of the namespace, so names never alias; plain names
-/// (every Miniflare 2 binding name) are unchanged.
-fn namespace_part(namespace: &str) -> Cow<'_, str> {
-    if !namespace.contains([':', '%']) {
-        return Cow::Borrowed(namespace);
-    }
-    Cow::Owned(namespace.replace('%', "%25").replace(':', "%3A"))
-}
-
-fn value_key(namespace: &str, key: &str) -> Vec<u8> {
-    format!("{}:value:{key}", namespace_part(namespace)).into_bytes()
-}
-
-fn meta_key(namespace: &str, key: &str) -> Vec<u8> {
-    format!("{}:meta:{key}", namespace_part(namespace)).into_bytes()
-}
-
-fn index_key(namespace: &str) -> Vec<u8> {
-    format!("{}:index", namespace_part(namespace)).into_bytes()
-}
-
-/// `ZRANGEBYLEX` bounds for the request: from the prefix (inclusive) or
-/// strictly after the cursor key, to the end of the prefix. UTF-8 never
-/// contains the byte 0xFF, so `prefix + 0xFF` is above every key with it.
-fn lex_bounds(request: &ListRequest) -> (Vec<u8>, Vec<u8>) {
-    let prefix = request.prefix.as_bytes();
-    let lower = match &request.start_after {
-        Some(after) if after.as_str() >= request.prefix.as_str() => [b"(", after.as_bytes()].concat(),
-        _ if prefix.is_empty() => b"-".to_vec(),
-        _ => [b"[", prefix].concat(),
-    };
-    let upper = if prefix.is_empty() { b"+".to_vec() } else { [b"(", prefix, b"\xff"].concat() };
-    (lower, upper)
-}
-
-/// Makes `text` match itself literally in a `SCAN MATCH` pattern.
-fn escape_glob(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
-}
-
-/// The error, with a hint when a TLS certificate was refused.
-fn describe(url: &str, e: &RedisError) -> String {
-    let text = e.to_string();
-    if url.starts_with("rediss://") && text.contains("certificate") && !url.contains("#insecure") {
-        format!(
-            "{text} (the server's TLS certificate is not trusted by this system; for a self-signed \
-             certificate on a test server, append #insecure to the URL)"
-        )
-    } else {
-        text
-    }
-}
-
-fn no_answer() -> String {
-    format!("no answer within {} ms", CALL_DEADLINE.as_millis())
-}
-
-fn unreachable_error(display_url: &str, reason: &str) -> KvError {
-    KvError::Storage(format!(
-        "Could not reach Redis at {display_url}: {reason}. Check that the server is running and the URL is right."
-    ))
-}
-
-/// `redis://user:secret@host` → `redis://user:***@host`.
-fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|at| at + 3) else { return url.to_owned() };
-    let authority_end = url[scheme_end..].find('/').map_or(url.len(), |at| scheme_end + at);
-    let Some(at_sign) = url[scheme_end..authority_end].rfind('@').map(|at| scheme_end + at) else {
-        return url.to_owned();
-    };
-    match url[scheme_end..at_sign].find(':').map(|at| scheme_end + at) {
-        Some(colon) => format!("{}:***{}", &url[..colon], &url[at_sign..]),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_and_keep_metadata_text() {
-        let entry = Entry {
-            value: Bytes::new(),
-            expiration: Some(1_700_000_060),
-            metadata: Some(r#"{"b":1,"a":[0.5,false]}"#.into()),
-        };
-        let record = encode_record("k\"é", &entry);
-        assert_eq!(record, r#"{"key":"k\"é","expiration":1700000060,"metadata":{"b":1,"a":[0.5,false]}}"#);
-        assert_eq!(
-            StoredMeta::parse("k\"é", Some(record.as_bytes())),
-            StoredMeta::Record { expiration: entry.expiration, metadata: entry.metadata }
-        );
-        let plain = encode_record("k", &Entry::new(Bytes::new()));
-        assert_eq!(plain, r#"{"key":"k"}"#);
-        assert_eq!(
-            StoredMeta::parse("k", Some(plain.as_bytes())),
-            StoredMeta::Record { expiration: None, metadata: None }
-        );
-        for falsy in ["0", "false", r#""""#, "null"] {
-            let entry = Entry { value: Bytes::new(), expiration: None, metadata: Some(falsy.into()) };
-            let record = encode_record("k", &entry);
-            assert_eq!(
-                StoredMeta::parse("k", Some(record.as_bytes())),
-                StoredMeta::Record { expiration: None, metadata: Some(falsy.into()) }
-            );
-        }
-    }
-
-    #[test]
-    fn miniflare2_metadata_is_not_mistaken_for_a_record() {
-        let mf2 = |text: &str| StoredMeta::Miniflare2 { metadata: Some(text.into()) };
-        for text in [r#"{"a":1}"#, "1", r#""text""#, "[1,2]", r#"{"key":"other"}"#, r#"{"key":"k","x":1}"#, "not json"]
-        {
-            assert_eq!(StoredMeta::parse("k", Some(text.as_bytes())), mf2(text), "{text}");
-        }
-        assert_eq!(StoredMeta::parse("k", None), StoredMeta::Miniflare2 { metadata: None });
-    }
-
-    #[test]
-    fn lex_bounds_cover_the_prefix_after_the_cursor() {
-        let request = |prefix: &str, after: Option<&str>| ListRequest {
-            prefix: prefix.into(),
-            start_after: after.map(Into::into),
-            limit: 10,
-        };
-        assert_eq!(lex_bounds(&request("", None)), (b"-".to_vec(), b"+".to_vec()));
-        assert_eq!(lex_bounds(&request("p", None)), (b"[p".to_vec(), b"(p\xff".to_vec()));
-        assert_eq!(lex_bounds(&request("p", Some("p1"))), (b"(p1".to_vec(), b"(p\xff".to_vec()));
-        assert_eq!(lex_bounds(&request("p", Some("a"))), (b"[p".to_vec(), b"(p\xff".to_vec()));
-        assert_eq!(lex_bounds(&request("", Some("a"))), (b"(a".to_vec(), b"+".to_vec()));
-    }
-
-    #[test]
-    fn glob_characters_are_escaped() {
-        assert_eq!(escape_glob(r"a*b?[c]\d"), r"a\*b\?\[c\]\\d");
-    }
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact_password("redis://:secret@host:1/0"), "redis://:***@host:1/0");
-        assert_eq!(redact_password("redis://user:secret@host"), "redis://user:***@host");
-        assert_eq!(redact_password("redis://user@host"), "redis://user@host");
-        assert_eq!(redact_password("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -11,12 +11,13 @@
 //! Deleting a namespace `SCAN`s its value and meta keys (including keys that
 //! Miniflare 2 wrote, which are not in the index) and deletes them, then
 //! deletes its index and registry entry in one transaction. A bulk write or
-//! delete is one `MULTI`/`EXEC`: all of it or none of it.
+//! delete is one `MULTI`/`EXEC`: all of it or none of it. On a Redis Cluster
+//! the `SCAN`s visit every master, and the index and registry entry are
+//! deleted one after the other (they live in different slots).
 
 use super::super::admin::{AsyncNamespaceAdmin, NamespaceInfo};
-use super::{
-    encode_record, escape_glob, index_key, meta_key, namespace_part, redis_expiry, value_key, RedisStorage, SCAN_COUNT,
-};
+use super::layout::{encode_record, escape_glob, namespace_of_part, redis_expiry};
+use super::{cluster, Link, RedisStorage, SCAN_COUNT};
 use crate::entry::Entry;
 use crate::error::{KvError, Result};
 
@@ -59,8 +60,17 @@ impl RedisStorage {
         .await
     }
 
-    /// Deletes every key matching `pattern`, a page of `SCAN` at a time.
-    async fn delete_matching(&self, pattern: &str) -> Result<()> {
+    /// Every key matching `pattern`: a page of `SCAN` at a time, handed to
+    /// `each_page`; on a cluster, every master's keys.
+    async fn scan_keys(&self, pattern: &str, mut each_page: impl AsyncPage) -> Result<()> {
+        if let Link::Cluster(connection) = &self.active().link {
+            let connection = connection.clone();
+            let found = self.round_trip(|_| cluster::scan_every_master(connection.clone(), pattern)).await?;
+            for page in found.chunks(SCAN_COUNT) {
+                each_page.page(self, page.to_vec()).await?;
+            }
+            return Ok(());
+        }
         let mut cursor: u64 = 0;
         loop {
             let (next, found): (u64, Vec<Vec<u8>>) = self
@@ -75,18 +85,55 @@ impl RedisStorage {
                         .await
                 })
                 .await?;
-            if !found.is_empty() {
-                let found = &found;
-                self.round_trip(|mut connection| async move {
-                    ::redis::cmd("DEL").arg(found).query_async::<()>(&mut connection).await
-                })
-                .await?;
-            }
+            each_page.page(self, found).await?;
             if next == 0 {
                 return Ok(());
             }
             cursor = next;
         }
+    }
+
+    /// Deletes every key matching `pattern` (all of one namespace: one slot).
+    async fn delete_matching(&self, pattern: &str) -> Result<()> {
+        self.scan_keys(pattern, DeletePage).await
+    }
+}
+
+/// What [`RedisStorage::scan_keys`] does with each page of keys.
+trait AsyncPage {
+    fn page(&mut self, storage: &RedisStorage, keys: Vec<Vec<u8>>) -> impl std::future::Future<Output = Result<()>>;
+}
+
+struct DeletePage;
+
+impl AsyncPage for DeletePage {
+    async fn page(&mut self, storage: &RedisStorage, keys: Vec<Vec<u8>>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys = &keys;
+        storage
+            .round_trip(|mut connection| async move {
+                ::redis::cmd("DEL").arg(keys).query_async::<()>(&mut connection).await
+            })
+            .await
+    }
+}
+
+/// Collects the namespaces that `<part>:value:*` keys name.
+struct NamespacesPage<'a>(&'a mut std::collections::BTreeSet<String>);
+
+impl AsyncPage for NamespacesPage<'_> {
+    async fn page(&mut self, _: &RedisStorage, keys: Vec<Vec<u8>>) -> Result<()> {
+        for key in &keys {
+            let Ok(key) = std::str::from_utf8(key) else { continue };
+            if let Some((part, rest)) = key.split_once(':') {
+                if rest.starts_with("value:") && part != "miniflare-kv" {
+                    self.0.insert(namespace_of_part(part));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -96,33 +143,8 @@ impl AsyncNamespaceAdmin for RedisStorage {
     /// keys of that shape if the database is shared.
     async fn stored_namespaces(&self) -> Result<Vec<String>> {
         let mut found = std::collections::BTreeSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .round_trip(|mut connection| async move {
-                    ::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg("*:value:*")
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT)
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await?;
-            for key in &keys {
-                let Ok(key) = std::str::from_utf8(key) else { continue };
-                if let Some((part, rest)) = key.split_once(':') {
-                    if rest.starts_with("value:") && part != "miniflare-kv" {
-                        found.insert(part.replace("%3A", ":").replace("%25", "%"));
-                    }
-                }
-            }
-            if next == 0 {
-                return Ok(found.into_iter().collect());
-            }
-            cursor = next;
-        }
+        self.scan_keys("*:value:*", NamespacesPage(&mut found)).await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn namespaces(&self) -> Result<Vec<NamespaceInfo>> {
@@ -154,10 +176,25 @@ impl AsyncNamespaceAdmin for RedisStorage {
     }
 
     async fn delete_namespace(&self, id: &str) -> Result<bool> {
-        let part = escape_glob(&namespace_part(id));
+        let keys = self.keys(id);
+        let part = escape_glob(keys.part());
         self.delete_matching(&format!("{part}:value:*")).await?;
         self.delete_matching(&format!("{part}:meta:*")).await?;
-        let index = index_key(id);
+        let index = keys.index();
+        if self.is_cluster() {
+            // The index and the registry are in different slots: no transaction.
+            self.round_trip(|mut connection| {
+                let index = &index;
+                async move { ::redis::cmd("DEL").arg(index).query_async::<()>(&mut connection).await }
+            })
+            .await?;
+            let removed: i64 = self
+                .round_trip(|mut connection| async move {
+                    ::redis::cmd("HDEL").arg(REGISTRY_KEY).arg(id).query_async(&mut connection).await
+                })
+                .await?;
+            return Ok(removed == 1);
+        }
         let (_, removed): (i64, i64) = self
             .round_trip(|mut connection| {
                 let index = &index;
@@ -177,14 +214,15 @@ impl AsyncNamespaceAdmin for RedisStorage {
         if entries.is_empty() {
             return Ok(());
         }
-        let index = index_key(namespace);
-        self.round_trip(|mut connection| {
-            let index = &index;
+        let keys = self.keys(namespace);
+        let index = keys.index();
+        self.round_trip_in(Some(&index), |mut connection| {
+            let (index, keys) = (&index, &keys);
             async move {
                 let mut transaction = ::redis::pipe();
                 transaction.atomic();
                 for (key, entry) in entries {
-                    let (value_key, meta_key) = (value_key(namespace, key), meta_key(namespace, key));
+                    let (value_key, meta_key) = (keys.value(key), keys.meta(key));
                     // A plain SET also clears an old expiry (as in `put`).
                     transaction.cmd("SET").arg(&value_key).arg(&entry.value[..]).ignore();
                     transaction.cmd("SET").arg(&meta_key).arg(encode_record(key, entry)).ignore();
@@ -209,15 +247,16 @@ impl AsyncNamespaceAdmin for RedisStorage {
         if keys.is_empty() {
             return Ok(());
         }
-        let index = index_key(namespace);
-        self.round_trip(|mut connection| {
-            let index = &index;
+        let space = self.keys(namespace);
+        let index = space.index();
+        self.round_trip_in(Some(&index), |mut connection| {
+            let (index, space) = (&index, &space);
             async move {
                 let mut del = ::redis::cmd("DEL");
                 let mut zrem = ::redis::cmd("ZREM");
                 zrem.arg(index);
                 for key in keys {
-                    del.arg(value_key(namespace, key)).arg(meta_key(namespace, key));
+                    del.arg(space.value(key)).arg(space.meta(key));
                     zrem.arg(key.as_str());
                 }
                 let mut transaction = ::redis::pipe();
