@@ -180,6 +180,9 @@ describe("[miniflare] kv_persist and build.upload.format", () => {
       ['"./data/"', (dir) => path.join(dir, "data")],
       ['"redis://127.0.0.1:6390"', () => "redis://127.0.0.1:6390"],
       ['"sled:./kv.sled"', (dir) => `sled:${path.join(dir, "kv.sled")}`],
+      ['"memory:"', () => false],
+      ['"wrangler:"', (dir) => `wrangler:${path.join(dir, ".wrangler", "state")}`],
+      ['"./memory"', (dir) => path.join(dir, "memory")],
     ];
     for (const [toml, expected] of cases) {
       const dir = project({ "wrangler.toml": `[miniflare]\nkv_persist = ${toml}\n` });
@@ -265,6 +268,9 @@ describe("malformed files name the file, the line and the problem", () => {
       [`kv_namespaces = [{ binding = "A", id = 5 }]\n`, "kv_namespaces[0].id must be a non-empty string."],
       [`main = 3\n`, "main must be the path of the Worker's entry script."],
       [`[miniflare]\nkv_persist = 1\n`, "miniflare.kv_persist must be true, false, a path or a URL."],
+      // The kvPersist option's own rules: a bare word is not made a directory of that name.
+      [`[miniflare]\nkv_persist = "memory"\n`, 'miniflare.kv_persist: kvPersist must be false or "memory:" (in memory), true (./.mf/kv), a directory path or file: URL, a redis:// or rediss:// URL, "sled:<path>", or "wrangler:<path>" (wrangler dev\'s .wrangler/state); got "memory": a bare word is not a storage form: use "memory:" (or false). For a directory of that name, write "./memory".'],
+      [`[miniflare]\nkv_persist = "slde:./kv"\n`, 'miniflare.kv_persist: kvPersist must be false or "memory:" (in memory), true (./.mf/kv), a directory path or file: URL, a redis:// or rediss:// URL, "sled:<path>", or "wrangler:<path>" (wrangler dev\'s .wrangler/state); got "slde:./kv": "slde:" is not a supported scheme. Did you mean "sled:./kv"? For a directory of that name, write "./slde:./kv".'],
       [`[build.upload]\nformat = "esm"\n`, 'build.upload.format must be "modules" or "service-worker"; got "esm".'],
       [`vars = ["A"]\n`, "vars must be a table of NAME = value (strings, or JSON values)."],
     ];

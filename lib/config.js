@@ -10,6 +10,7 @@
 
 const fs = require("node:fs");
 const path = require("node:path");
+const { resolvePersist } = require("./persist");
 
 /** Looked for in this order, as wrangler does. */
 const CONFIG_FILE_NAMES = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
@@ -164,10 +165,16 @@ function optionsFromWranglerConfig(file, envName) {
     if (persist === true) options.kvPersist = path.join(dir, ".mf", "kv");
     else if (persist === false) options.kvPersist = false;
     else if (typeof persist === "string" && persist !== "") {
-      // URLs and special forms stay as written; plain paths are relative to the file.
-      if (/^sled:(?!\/\/)/i.test(persist)) options.kvPersist = `sled:${path.resolve(dir, persist.slice(5))}`;
-      else if (/^wrangler:(?!\/\/)/i.test(persist)) options.kvPersist = `wrangler:${path.resolve(dir, persist.slice(9) || ".wrangler/state")}`;
-      else options.kvPersist = /^[a-z][a-z0-9+.-]*:/i.test(persist) ? persist : path.resolve(dir, persist);
+      // The same rules as the kvPersist option (a bare "memory" or "ture" is
+      // refused, not made a directory of that name), with paths relative to
+      // the file; then handed on in a form that means the same from any cwd.
+      let resolved;
+      try {
+        resolved = resolvePersist(persist, dir);
+      } catch (error) {
+        throw new WranglerConfigError(`${where}: miniflare.kv_persist: ${error.message}`);
+      }
+      options.kvPersist = resolved === "memory:" ? false : resolved.startsWith("dir:") ? resolved.slice(4) : resolved;
     } else {
       throw new WranglerConfigError(`${where}: miniflare.kv_persist must be true, false, a path or a URL.`);
     }
