@@ -515,11 +515,9 @@ describe("explorer on a wrangler: store (wrangler 4's .wrangler/state)", () => {
     assert.deepEqual(problems.foreign, []);
   });
 
-  // The REST list gives disk-found wrangler namespaces as registered (the
-  // wrangler store's NamespaceAdmin::namespaces merges them in), while every
-  // other store marks such namespaces `unregistered`. See the report of the
-  // explorer test pass; remove `todo` when the store is fixed.
-  test("namespaces only wrangler wrote are marked unregistered, as on the other stores", { ...TIMEOUT, todo: "wrangler store lists disk-found namespaces as registered" }, async () => {
+  // As on every other store, namespaces that hold data but were never
+  // registered (here: written by wrangler) are marked `unregistered`.
+  test("namespaces only wrangler wrote are marked unregistered, as on the other stores", TIMEOUT, async () => {
     await page.goto(new URL(api.explorerUrl).origin + "/");
     await page.getByRole("link", { name: "made-by-api" }).waitFor();
     assert.equal(await page.getByRole("row", { name: /made-by-api/ }).getByText("unregistered").count(), 0);

@@ -334,8 +334,13 @@ async function namespaceCreate(name, flags) {
 async function namespaceList(flags) {
   await withStore(
     flags,
-    async (store, config, { missing }) => {
+    async (store, config, { location, missing }) => {
       const namespaces = await store.namespaces();
+      // wrangler keeps titles in the account, not locally: on its store the
+      // namespaces it wrote are listed too, titled by their id.
+      if (location.startsWith("wrangler:")) {
+        for (const id of await store.dataNamespaces(Date.now())) namespaces.push({ id, title: id });
+      }
       namespaces.sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : 0));
       const shown = namespaces.map(({ id, title }) => ({ id, title, supports_url_encoding: true }));
       console.log(JSON.stringify(shown, null, 2));

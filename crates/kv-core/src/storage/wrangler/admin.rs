@@ -136,14 +136,15 @@ fn title_taken(e: &rusqlite::Error) -> bool {
 }
 
 impl NamespaceAdmin for WranglerStorage {
-    /// Registered namespaces (with their titles) and those found on disk
-    /// (titled by their id), in id order.
+    /// The namespaces made with `kv namespace create` (titles kept in the
+    /// registry database), in id order. Those wrangler or workerd wrote are
+    /// found by [`NamespaceAdmin::stored_namespaces`], as on every store.
     fn namespaces(&self) -> Result<Vec<NamespaceInfo>> {
-        let mut all = self.registered()?;
-        for id in self.namespaces_on_disk()? {
-            all.entry(id.clone()).or_insert(id);
-        }
-        Ok(all.into_iter().map(|(id, title)| NamespaceInfo { id, title }).collect())
+        Ok(self.registered()?.into_iter().map(|(id, title)| NamespaceInfo { id, title }).collect())
+    }
+
+    fn stored_namespaces(&self) -> Result<Vec<String>> {
+        self.namespaces_on_disk()
     }
 
     fn create_namespace(&self, info: &NamespaceInfo) -> Result<()> {
